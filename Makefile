@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`, from a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint install bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q -e ".[test,opencl]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests examples benchmarks
+
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+demo: $(STAMP)
+	$(PY) examples/fit_polynomial.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/op_overhead.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,52 @@
+"""xpgrad: automatic differentiation for any Array API namespace.
+
+``import xpgrad as xp`` gives an Array API namespace whose arrays are
+:class:`Tensor` objects that record what is needed to differentiate through
+them, plus the functional transforms (``grad``, ``jvp``, ``vjp``, ...).
+
+>>> import xpgrad as xg
+>>> x = xg.asarray([1.0, 2.0], requires_grad=True)
+>>> y = xg.sum(xg.exp(x))
+>>> y.backward()
+>>> bool(xg.all(xg.abs(x.grad - xg.exp(x)) < 1e-12))
+True
+"""
+
+from __future__ import annotations
+
+import sys as _sys
+
+from .backends import numpy as _numpy_backend
+from .core import tensor as _tensor
+from .core.device import devices, get_backend
+from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
+                          GraphFreedError, InplaceError, NotDifferentiableError, OpError,
+                          RegistryError, ShapeError, XpgradError)
+from .core.registry import Sample, defop, get_op
+from .core.registry import ops as registered_ops
+from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .core.tensor import Tensor
+
+# Order matters below: the default backend and the namespace exist before any op is defined.
+_numpy_backend.register()
+_tensor._NAMESPACE[0] = _sys.modules[__name__]
+
+from . import ops as _ops  # noqa: E402,F401,I001  (registers every op)
+from . import autograd, testing  # noqa: E402,F401,I001
+from ._namespace import *  # noqa: E402,F401,F403,I001
+from ._namespace import __all__ as _ns_all  # noqa: E402,I001
+from .core.transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,  # noqa: E402,I001
+                              jacobian, jacrev, jvp, linearize, value_and_grad, vjp)
+
+__version__ = "0.1.0"
+__array_api_version__ = "2024.12"
+
+__all__ = [
+    "Tensor", "defop", "get_op", "registered_ops", "Sample", "devices", "get_backend",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian",
+    "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing",
+    "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
+    "NotDifferentiableError", "GraphFreedError", "InplaceError", "BackwardError", "RegistryError",
+    *_ns_all,
+]

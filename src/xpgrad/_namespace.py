@@ -1,0 +1,217 @@
+"""The public Array API namespace: dtypes, creation functions and every op.
+
+Ops are exported as the registered op objects themselves (calling one applies
+it). Functions whose Array API signature takes a sequence of arrays or
+optional arrays (``concat``, ``stack``, ``clip``, ``einsum``) get a thin
+wrapper that unpacks them into the op's array inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .core.device import backend_of, get_backend
+from .core.tensor import Tensor
+from .ops import elementwise as _E
+from .ops import indexing as _I
+from .ops import linalg as _L
+from .ops import manipulation as _M
+from .ops import nn as _N
+from .ops import reduction as _R
+
+_default = get_backend(None).xp
+
+# -- data types ------------------------------------------------------------
+bool = _default.bool  # noqa: A001
+int8, int16, int32, int64 = _default.int8, _default.int16, _default.int32, _default.int64
+uint8, uint16, uint32, uint64 = _default.uint8, _default.uint16, _default.uint32, _default.uint64
+float32, float64 = _default.float32, _default.float64
+complex64, complex128 = _default.complex64, _default.complex128
+e, pi, inf, nan = _default.e, _default.pi, _default.inf, _default.nan
+newaxis = None
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _backend(device: Any, like: Any = None) -> Any:
+    if device is None and isinstance(like, Tensor):
+        return like._b
+    return get_backend(device)
+
+
+def _make(raw: Any, b: Any, requires_grad: bool) -> Tensor:
+    t = Tensor._make(b.wrap(raw), b)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def _dt(b: Any, dtype: Any) -> Any:
+    return None if dtype is None else b.dtype(dtype)
+
+
+def _dev(b: Any) -> dict:
+    return {} if b.native_device is None else {"device": b.native_device}
+
+
+# -- creation --------------------------------------------------------------
+def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None,
+            requires_grad: bool = False) -> Tensor:
+    """A Tensor from nested sequences, scalars, or arrays of any Array API library.
+
+    >>> asarray([1.0, 2.0], requires_grad=True).requires_grad
+    True
+    """
+    if isinstance(obj, Tensor):
+        if (device is None or str(device) == obj.device) and dtype is None and not copy:
+            if requires_grad and not obj.requires_grad:
+                obj.requires_grad = True
+            return obj
+        from .ops.creation import to_device
+
+        t = obj if device is None or str(device) == obj.device else to_device(obj, device)
+        if dtype is not None:
+            t = _E.astype(t, dtype=t._b.dtype(dtype))
+        elif copy:
+            t = t.clone()
+        if requires_grad:
+            t.requires_grad = True
+        return t
+    return Tensor(obj, device=device, dtype=dtype, requires_grad=requires_grad) if copy is None \
+        else _make(_backend(device).asarray(obj, dtype=dtype, copy=copy), _backend(device),
+                   requires_grad)
+
+
+def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """PyTorch's spelling of :func:`asarray` (always copies)."""
+    return asarray(data, dtype=dtype, device=device, copy=True, requires_grad=requires_grad)
+
+
+def zeros(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.zeros(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
+
+
+def ones(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.ones(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
+
+
+def empty(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.empty(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
+
+
+def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.full(shape, _raw(fill_value), dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
+
+
+def _like(name: str) -> Any:
+    def fn(x: Any, /, *args: Any, dtype: Any = None, device: Any = None,
+           requires_grad: bool = False) -> Tensor:
+        b = _backend(device, x) if isinstance(x, Tensor) or device is not None else backend_of(x)
+        raw = getattr(b.xp, name)(_raw(x), *map(_raw, args), dtype=_dt(b, dtype))
+        return _make(raw, b, requires_grad)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``{name}``: a new tensor shaped like ``x`` (not connected to ``x``'s graph)."
+    return fn
+
+
+zeros_like = _like("zeros_like")
+ones_like = _like("ones_like")
+empty_like = _like("empty_like")
+full_like = _like("full_like")
+
+
+def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
+           device: Any = None) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.arange(start, stop, step, dtype=_dt(b, dtype), **_dev(b)), b, False)
+
+
+def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None,
+             endpoint: bool = True) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.linspace(start, stop, num, dtype=_dt(b, dtype), endpoint=endpoint, **_dev(b)),
+                 b, False)
+
+
+def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None,
+        device: Any = None) -> Tensor:
+    b = _backend(device)
+    return _make(b.xp.eye(n_rows, n_cols, k=k, dtype=_dt(b, dtype), **_dev(b)), b, False)
+
+
+# -- data type functions -----------------------------------------------------
+def _xp_of(*xs: Any) -> Any:
+    for x in xs:
+        if isinstance(x, Tensor):
+            return x._b.xp
+    return _default
+
+
+def isdtype(dtype: Any, kind: Any) -> bool:
+    return _default.isdtype(dtype, kind)
+
+
+def result_type(*arrays_and_dtypes: Any) -> Any:
+    return _xp_of(*arrays_and_dtypes).result_type(*map(_raw, arrays_and_dtypes))
+
+
+def can_cast(from_: Any, to: Any, /) -> bool:
+    return _xp_of(from_).can_cast(_raw(from_), to)
+
+
+def finfo(type: Any, /) -> Any:  # noqa: A002
+    return _xp_of(type).finfo(_raw(type))
+
+
+def iinfo(type: Any, /) -> Any:  # noqa: A002
+    return _xp_of(type).iinfo(_raw(type))
+
+
+# -- utility (not differentiable) -------------------------------------------
+def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    b = x._b if isinstance(x, Tensor) else backend_of(x)
+    return _make(b.xp.all(_raw(x), axis=axis, keepdims=keepdims), b, False)
+
+
+def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    b = x._b if isinstance(x, Tensor) else backend_of(x)
+    return _make(b.xp.any(_raw(x), axis=axis, keepdims=keepdims), b, False)
+
+
+# -- ops --------------------------------------------------------------------
+def _export(module: Any) -> list[str]:
+    from .core.registry import Op
+
+    names = []
+    for name, value in vars(module).items():
+        if isinstance(value, Op) and not name.startswith("_") and value.name == name:
+            globals()[name] = value
+            names.append(name)
+    return names
+
+
+_op_names: list[str] = []
+for _m in (_E, _R, _M, _I, _L, _N):
+    _op_names += _export(_m)
+_op_names = [n for n in _op_names if n not in ("getitem", "setitem", "clip")]
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Clamp ``x`` to ``[min, max]``; the bounds may be scalars, tensors or ``None``."""
+    return _E.clip(x, min, max)
+
+
+__all__ = [
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float32", "float64", "complex64", "complex128", "e", "pi", "inf", "nan", "newaxis",
+    "asarray", "tensor", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
+    "empty_like", "full_like", "arange", "linspace", "eye", "isdtype", "result_type",
+    "can_cast", "finfo", "iinfo", "all", "any", "clip", *_op_names,
+]

@@ -1,0 +1,1 @@
+"""Built-in backends. Each subpackage registers one device family."""

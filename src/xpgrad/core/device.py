@@ -1,0 +1,170 @@
+"""Devices and the backends behind them.
+
+A :class:`Backend` is one device's array library: an Array API namespace
+(``xp``), the array types it produces, and how to move arrays to and from the
+host. Backends register themselves here (the NumPy one on import, others
+through plugins); ``core`` never imports an array library by name.
+
+Arrays of any other Array API library (array-api-strict, PyTorch, ...) are
+accepted too: :func:`backend_of` wraps their namespace on first sight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import DeviceError
+
+__all__ = ["Backend", "register_backend", "backend_of", "get_backend", "devices", "default_backend"]
+
+
+_FLOATING = ("real floating", "complex floating")
+
+
+class Backend:
+    """One device: its namespace, its array types and host transfers.
+
+    ``Backend("cpu", xp, (numpy.ndarray,))`` is what the NumPy backend
+    registers. Subclasses override :meth:`to_host` / :meth:`from_host` for
+    devices whose memory is not the host's.
+    """
+
+    def __init__(self, device: str, xp: Any, array_types: tuple[type, ...], *,
+                 native_device: Any = None, mutable: bool = True) -> None:
+        self.device = device
+        self.xp = xp
+        self.array_types = array_types
+        self.native_device = native_device
+        self.mutable = mutable  # arrays support __setitem__ / in-place operators
+        self._dtype_cache: dict[Any, Any] = {}
+        self._float_cache: dict[Any, bool] = {}
+
+    def __repr__(self) -> str:
+        return f"<Backend {self.device} xp={getattr(self.xp, '__name__', self.xp)}>"
+
+    # -- arrays -----------------------------------------------------------
+    def asarray(self, obj: Any, dtype: Any = None, copy: bool | None = None) -> Any:
+        """A backend array from ``obj`` (nested lists, scalars, host arrays)."""
+        if dtype is not None:
+            dtype = self.dtype(dtype)
+        kw: dict[str, Any] = {}
+        if self.native_device is not None:
+            kw["device"] = self.native_device
+        if copy is not None:
+            kw["copy"] = copy
+        return self.wrap(self.xp.asarray(obj, dtype=dtype, **kw))
+
+    def wrap(self, x: Any) -> Any:
+        """Normalise what the namespace returned (e.g. NumPy scalars) to an array."""
+        if type(x) in self.array_types:
+            return x
+        return self.xp.asarray(x)
+
+    def to_host(self, x: Any) -> Any:
+        """A host (NumPy-compatible) copy or view of ``x``."""
+        return x
+
+    def from_host(self, x: Any) -> Any:
+        return self.asarray(x)
+
+    # -- dtypes -----------------------------------------------------------
+    def dtype(self, d: Any) -> Any:
+        """This namespace's dtype for ``d`` (a dtype of any library, or its name)."""
+        try:
+            return self._dtype_cache[d]
+        except (KeyError, TypeError):
+            pass
+        name = d if isinstance(d, str) else getattr(d, "name", None)
+        if not isinstance(name, str):
+            name = getattr(d, "__name__", None) or str(d)
+        name = {"bool_": "bool", "float": "float64", "int": "int64", "complex": "complex128"}.get(name, name)
+        try:
+            out = getattr(self.xp, name)
+        except AttributeError:
+            raise DeviceError(f"dtype {d!r} is not available on device {self.device!r}") from None
+        try:
+            self._dtype_cache[d] = out
+        except TypeError:
+            pass
+        return out
+
+    def is_floating(self, dtype: Any) -> bool:
+        """True for real and complex floating dtypes: the ones that carry gradients."""
+        try:
+            return self._float_cache[dtype]
+        except KeyError:
+            out = self._float_cache[dtype] = bool(self.xp.isdtype(dtype, _FLOATING))
+            return out
+
+
+_BY_DEVICE: dict[str, Backend] = {}
+_BY_TYPE: dict[type, Backend] = {}
+_FOREIGN: dict[tuple[int, str], Backend] = {}
+_DEFAULT: list[Backend] = []
+# Device prefixes whose backends load lazily (plugins register a loader here).
+_LOADERS: dict[str, Callable[[], None]] = {}
+
+
+def register_backend(backend: Backend, *, default: bool = False) -> Backend:
+    """Make ``backend`` reachable by its device string and by its array types."""
+    _BY_DEVICE[backend.device] = backend
+    for t in backend.array_types:
+        _BY_TYPE.setdefault(t, backend)
+    if default or not _DEFAULT:
+        _DEFAULT[:] = [backend]
+    return backend
+
+
+def default_backend() -> Backend:
+    if not _DEFAULT:
+        raise DeviceError("no backend is registered; is the NumPy backend importable?")
+    return _DEFAULT[0]
+
+
+def devices() -> list[str]:
+    """Every device string usable here, e.g. ``['cpu']``."""
+    return list(_BY_DEVICE)
+
+
+def get_backend(device: Any = None) -> Backend:
+    """The backend for a device string (``"cpu"``, ``"opencl:0"``) or ``None`` (default)."""
+    if device is None:
+        return default_backend()
+    if isinstance(device, Backend):
+        return device
+    key = str(device)
+    try:
+        return _BY_DEVICE[key]
+    except KeyError:
+        pass
+    prefix = key.split(":", 1)[0]
+    loader = _LOADERS.get(prefix)
+    if loader is not None:
+        loader()
+        if key in _BY_DEVICE:
+            return _BY_DEVICE[key]
+    raise DeviceError(
+        f"unknown device {key!r}; devices available here: {', '.join(devices()) or 'none'}. "
+        "Device strings look like 'cpu', 'opencl:0', 'cuda:0', 'fpga:0'.")
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend that owns array ``x``; arrays of unknown Array API libraries get one on first sight."""
+    try:
+        return _BY_TYPE[type(x)]
+    except KeyError:
+        pass
+    import array_api_compat
+
+    try:
+        xp = array_api_compat.array_namespace(x)
+    except TypeError:
+        raise DeviceError(f"{type(x).__name__} is not an array of any Array API library") from None
+    dev = array_api_compat.device(x)
+    key = (id(xp), str(dev))
+    b = _FOREIGN.get(key)
+    if b is None:
+        name = getattr(xp, "__name__", type(xp).__name__).split(".")[-1]
+        b = _FOREIGN[key] = Backend(f"{name}:{dev}", xp, (type(x),), native_device=dev)
+    return b

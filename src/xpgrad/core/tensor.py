@@ -1,0 +1,303 @@
+"""``Tensor``: one backend array plus what autodiff needs to know about it.
+
+A Tensor holds
+
+* ``data``   the backend array (NumPy, pyopencl, CuPy, array-api-strict, ...),
+* ``_b``     its :class:`~xpgrad.core.device.Backend` (namespace + device),
+* ``_edge``  ``(node, output_index)`` into the reverse-mode graph, or ``None``
+             when nothing upstream requires a gradient,
+* ``_tan``   ``{level: tangent Tensor}`` for forward mode, or ``None``,
+* ``_vc``    ``[epoch of last in-place write, shared-with-views flag]``, the
+             version counter that catches in-place writes to saved values.
+
+Python operators and Array API methods are attached by ``xpgrad.ops.methods``
+(a table from dunder to op), so this file names no op.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from .device import Backend, backend_of, get_backend
+from .errors import NotDifferentiableError
+
+__all__ = ["Tensor", "Leaf", "namespace"]
+
+# The ``xpgrad`` module, set by ``xpgrad/__init__``; rules get it as ``xp`` in Tensor mode.
+_NAMESPACE: list[Any] = [None]
+
+
+def namespace() -> Any:
+    return _NAMESPACE[0]
+
+
+class Leaf:
+    """The graph node of a leaf tensor that requires grad: where its gradient accumulates."""
+
+    __slots__ = ("tensor", "hooks", "__weakref__")
+    n_out = 1
+    edges = ()
+    op = None
+
+    def __init__(self, tensor: "Tensor") -> None:
+        self.tensor = weakref.ref(tensor)
+        self.hooks: list | None = None
+
+    def __repr__(self) -> str:
+        return "<Leaf>"
+
+
+class Tensor:
+    """An Array API array that records what is needed to differentiate through it.
+
+    >>> import xpgrad as xg
+    >>> x = xg.asarray([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad.tolist()
+    [2.0, 4.0, 6.0]
+    """
+
+    __slots__ = ("data", "_b", "_edge", "_tan", "_vc", "grad", "__weakref__")
+    __array_priority__ = 1000  # NumPy defers mixed operators to us
+
+    def __init__(self, data: Any, *, device: Any = None, dtype: Any = None,
+                 requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            b = data._b if device is None else get_backend(device)
+            raw = data.data if b is data._b else b.from_host(data._b.to_host(data.data))
+            if dtype is not None:
+                raw = b.xp.astype(raw, b.dtype(dtype))
+        else:
+            b = _backend_for(data, device)
+            raw = b.asarray(data, dtype=dtype) if not _owned(b, data) or dtype is not None else data
+        self.data = raw
+        self._b = b
+        self._edge = None
+        self._tan = None
+        self._vc = None
+        self.grad = None
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, data: Any, b: Backend, edge: Any = None) -> "Tensor":
+        t = object.__new__(cls)
+        t.data = data
+        t._b = b
+        t._edge = edge
+        t._tan = None
+        t._vc = None
+        t.grad = None
+        return t
+
+    # -- autodiff state ----------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to this tensor (a leaf that asked for them, or a result of one)."""
+        return self._edge is not None
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if not self.is_leaf:
+            if value:
+                return
+            raise NotDifferentiableError(
+                "requires_grad can only be changed on leaf tensors; use .detach() to cut a result "
+                "out of the graph")
+        if value:
+            if self._edge is None:
+                if not self._b.is_floating(self.data.dtype):
+                    raise NotDifferentiableError(
+                        f"only floating-point tensors can require gradients, got dtype "
+                        f"{self.data.dtype}; convert with xpgrad.astype(x, xpgrad.float64) first")
+                self._edge = (Leaf(self), 0)
+        else:
+            self._edge = None
+
+    @property
+    def is_leaf(self) -> bool:
+        """True unless this tensor is the recorded result of an op."""
+        return self._edge is None or type(self._edge[0]) is Leaf
+
+    @property
+    def grad_fn(self) -> Any:
+        """The graph node that produced this tensor (``None`` for leaves)."""
+        e = self._edge
+        return None if e is None or type(e[0]) is Leaf else e[0]
+
+    def detach(self) -> "Tensor":
+        """The same data, cut out of every graph and every forward-mode level."""
+        t = Tensor._make(self.data, self._b)
+        t._vc = self._share_vc()
+        return t
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        self.requires_grad = requires_grad
+        return self
+
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook.
+        """
+        if self._edge is None:
+            raise NotDifferentiableError("cannot register a hook on a tensor that does not require grad")
+        node, idx = self._edge
+        if type(node) is Leaf:
+            if node.hooks is None:
+                node.hooks = []
+            hooks = node.hooks
+        else:
+            if node.hooks is None:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(idx, [])
+        hooks.append(hook)
+        return _HookHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on a non-leaf tensor after ``backward`` (leaves always keep it)."""
+        if self.is_leaf:
+            return
+        ref = weakref.ref(self)
+
+        def _retain(g: "Tensor") -> None:
+            t = ref()
+            if t is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        self.register_hook(_retain)
+
+    def _share_vc(self) -> list:
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = [0, 0]
+        vc[1] = 1
+        return vc
+
+    # -- Array API attributes ---------------------------------------------
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.data.shape:
+            n *= s
+        return n
+
+    @property
+    def device(self) -> str:
+        return self._b.device
+
+    @property
+    def backend(self) -> Backend:
+        return self._b
+
+    def __array_namespace__(self, *, api_version: str | None = None) -> Any:
+        return _NAMESPACE[0]
+
+    # -- host interop ------------------------------------------------------
+    def numpy(self) -> Any:
+        """The data as a NumPy array on the host (shares memory on the CPU, like PyTorch)."""
+        import numpy as np
+
+        return np.asarray(self._b.to_host(self.data))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        import numpy as np
+
+        a = np.asarray(self._b.to_host(self.data), dtype=dtype)
+        return a.copy() if copy else a
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> Any:
+        return self.data.__dlpack_device__()
+
+    def item(self) -> Any:
+        """The single element as a Python scalar."""
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __complex__(self) -> complex:
+        return complex(self.item())
+
+    def __index__(self) -> int:
+        if self._b.xp.isdtype(self.data.dtype, "integral"):
+            return int(self.item())
+        raise TypeError(f"only integer tensors can be used as an index, got {self.data.dtype}")
+
+    def __len__(self) -> int:
+        if not self.data.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Any:
+        if not self.data.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        body = repr(self.numpy()).removeprefix("array")
+        extra = []
+        if self._b.device != "cpu":
+            extra.append(f"device={self._b.device!r}")
+        e = self._edge
+        if e is not None:
+            extra.append("requires_grad=True" if type(e[0]) is Leaf else f"grad_fn={e[0].op.name}")
+        if self._tan:
+            extra.append(f"tangent_levels={sorted(self._tan)}")
+        if extra:
+            body = body[:-1] + ", " + ", ".join(extra) + ")"
+        return "tensor" + body
+
+    def __reduce__(self) -> Any:
+        raise TypeError("xpgrad tensors are not pickled; use xpgrad.save (safetensors) instead")
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_hook")
+
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _owned(b: Backend, data: Any) -> bool:
+    return type(data) in b.array_types
+
+
+def _backend_for(data: Any, device: Any) -> Backend:
+    if device is not None:
+        return get_backend(device)
+    if hasattr(data, "__array_namespace__") and not isinstance(data, (int, float, complex, bool)):
+        return backend_of(data)
+    return get_backend(None)

@@ -1,0 +1,157 @@
+"""The Array API's operators and methods on :class:`Tensor`, as a table from dunder to op.
+
+In-place operators and ``__setitem__`` write into the buffer when nothing is
+being recorded (and bump the version counter, so a backward pass that needs
+the old value raises). While gradients are recorded they are computed out of
+place and the Tensor object is rebound to the recorded result, so no saved
+value is ever overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.errors import OpError, describe
+from ..core.tape import apply, mark_written, rebind, recording, snapshot
+from ..core.tensor import Tensor
+from . import elementwise as E
+from . import indexing as I
+from . import linalg as L
+from . import manipulation as M
+from . import reduction as R
+
+_EMPTY: dict = {}
+
+_BINARY = {
+    "add": E.add, "sub": E.subtract, "mul": E.multiply, "truediv": E.divide, "pow": E.pow,
+    "matmul": L.matmul, "floordiv": E.floor_divide, "mod": E.remainder,
+    "and": E.bitwise_and, "or": E.bitwise_or, "xor": E.bitwise_xor,
+    "lshift": E.bitwise_left_shift, "rshift": E.bitwise_right_shift,
+}
+_COMPARE = {"eq": E.equal, "ne": E.not_equal, "lt": E.less, "le": E.less_equal,
+            "gt": E.greater, "ge": E.greater_equal}
+_UNARY = {"neg": E.negative, "pos": E.positive, "abs": E.abs, "invert": E.bitwise_invert}
+
+
+def _binary(op: Any) -> tuple:
+    def method(self: Tensor, other: Any) -> Any:
+        return apply(op, (self, other), _EMPTY)
+
+    def rmethod(self: Tensor, other: Any) -> Any:
+        return apply(op, (other, self), _EMPTY)
+
+    def imethod(self: Tensor, other: Any) -> Tensor:
+        return _inplace(self, op, other)
+    return method, rmethod, imethod
+
+
+def _compare(op: Any) -> Any:
+    def method(self: Tensor, other: Any) -> Any:
+        return apply(op, (self, other), _EMPTY)
+    return method
+
+
+def _unary(op: Any) -> Any:
+    def method(self: Tensor) -> Any:
+        return apply(op, (self,), _EMPTY)
+    return method
+
+
+def _inplace(self: Tensor, op: Any, other: Any) -> Tensor:
+    if recording(self, other):
+        res = apply(op, (snapshot(self), other), _EMPTY)
+        if res.shape != self.shape or res.dtype != self.dtype:
+            raise OpError(f"in-place '{op.name}' would change {describe(self)} into "
+                          f"{describe(res)}; in-place results keep the left operand's shape and dtype")
+        return rebind(self, res)
+    if not self._b.mutable:
+        res = apply(op, (self, other), _EMPTY)
+        self.data = res.data
+        mark_written(self)
+        return self
+    res = apply(op, (self, other), _EMPTY).data
+    if tuple(res.shape) != self.shape:
+        raise OpError(f"in-place '{op.name}' cannot broadcast {describe(other)} into "
+                      f"{describe(self)}: the result would have shape {tuple(res.shape)}")
+    try:
+        self.data[...] = res
+    except Exception as exc:
+        raise OpError(f"in-place '{op.name}' into {describe(self)}: {exc}") from exc
+    mark_written(self)
+    return self
+
+
+def _getitem(self: Tensor, key: Any) -> Any:
+    return I.getitem(self, key=key)
+
+
+def _setitem(self: Tensor, key: Any, value: Any) -> None:
+    if recording(self, value):
+        res = I.setitem(snapshot(self), value, key=key)
+        rebind(self, res)
+        return
+    raw = value.data if isinstance(value, Tensor) else value
+    try:
+        if self._b.mutable:
+            self.data[I.raw_key(key)] = raw
+        else:
+            self.data = I.setitem(self, value, key=key).data
+    except Exception as exc:
+        raise OpError(f"setitem into {describe(self)} at {key!r} with {describe(value)}: {exc}") from exc
+    mark_written(self)
+
+
+def install() -> None:
+    for name, op in _BINARY.items():
+        m, r, i = _binary(op)
+        setattr(Tensor, f"__{name}__", m)
+        setattr(Tensor, f"__r{name}__", r)
+        setattr(Tensor, f"__i{name}__", i)
+    for name, op in _COMPARE.items():
+        setattr(Tensor, f"__{name}__", _compare(op))
+    for name, op in _UNARY.items():
+        setattr(Tensor, f"__{name}__", _unary(op))
+    Tensor.__getitem__ = _getitem
+    Tensor.__setitem__ = _setitem
+    Tensor.__hash__ = object.__hash__
+
+    # Methods beyond the dunders, as PyTorch users expect them.
+    Tensor.sum = lambda self, axis=None, keepdims=False: R.sum(self, axis=axis, keepdims=keepdims)
+    Tensor.mean = lambda self, axis=None, keepdims=False: R.mean(self, axis=axis, keepdims=keepdims)
+    Tensor.prod = lambda self, axis=None, keepdims=False: R.prod(self, axis=axis, keepdims=keepdims)
+    Tensor.max = lambda self, axis=None, keepdims=False: R.max(self, axis=axis, keepdims=keepdims)
+    Tensor.min = lambda self, axis=None, keepdims=False: R.min(self, axis=axis, keepdims=keepdims)
+    Tensor.reshape = lambda self, *shape: M.reshape(
+        self, tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+    Tensor.exp = lambda self: E.exp(self)
+    Tensor.log = lambda self: E.log(self)
+    Tensor.tanh = lambda self: E.tanh(self)
+    Tensor.sigmoid = lambda self: E.sigmoid(self)
+    Tensor.sqrt = lambda self: E.sqrt(self)
+    Tensor.abs = lambda self: E.abs(self)
+    Tensor.astype = lambda self, dtype: E.astype(self, dtype=self._b.dtype(dtype))
+    Tensor.clone = lambda self: E.positive(self) if recording(self) else \
+        Tensor._make(self._b.xp.asarray(self.data, copy=True), self._b)
+    Tensor.T = property(lambda self: M.matrix_transpose(self) if self.ndim == 2 else
+                        _bad_T(self))
+    Tensor.mT = property(lambda self: M.matrix_transpose(self))
+
+    def backward(self: Tensor, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+        from ..core.tape import backward as _backward
+
+        if inputs is not None:
+            gs = _backward([self], [grad], inputs=list(inputs), retain_graph=retain_graph,
+                           create_graph=create_graph)
+            for t, g in zip(inputs, gs):
+                if g is not None:
+                    t.grad = g if t.grad is None else t.grad + g
+            return
+        _backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+    Tensor.backward = backward
+
+
+def _bad_T(self: Tensor) -> Any:
+    raise OpError(f".T is defined for 2-D tensors only (got shape {self.shape}); use .mT for "
+                  "batches of matrices or xpgrad.permute_dims")

@@ -1,0 +1,89 @@
+"""Tests generated from the op table: every registered op, every sample it declares.
+
+* forward in float32 agrees with float64;
+* gradients (JVP vs finite differences, VJP vs JVP) up to the order the op claims,
+  in forward and reverse mode, recursively (forward-over-reverse and so on);
+* ops declared not differentiable give results that do not require grad;
+* gradients come back in the input's dtype.
+"""
+
+import numpy as np
+import pytest
+
+import xpgrad as xg
+from xpgrad.testing import check_grads, materialize
+
+OPS = xg.registered_ops()
+CASES = [pytest.param(name, i, id=f"{name}-{i}")
+         for name, op in sorted(OPS.items()) for i, _ in enumerate(op.all_samples())]
+GRAD_CASES = [pytest.param(name, i, id=f"{name}-{i}")
+              for name, op in sorted(OPS.items()) if op.differentiable
+              for i, s in enumerate(op.all_samples()) if s.grad]
+
+
+def _case(name, i, dtype=None):
+    op = OPS[name]
+    sample = op.all_samples()[i]
+    args, params = materialize(sample, dtype=dtype, rng=np.random.default_rng(1000 + i))
+    return op, args, params
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_declares_samples(name):
+    assert OPS[name].all_samples(), f"op '{name}' has no sample inputs: add .defsamples(...)"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in OPS.items() if op.differentiable))
+def test_builtin_rules_are_written_by_hand(name):
+    op = OPS[name]
+    assert op.derived is None, f"'{name}' has no hand-written {op.derived} rule"
+    assert op.has_vjp and op.has_jvp
+
+
+@pytest.mark.parametrize("name,i", CASES)
+def test_forward_float32_matches_float64(name, i):
+    op, a64, params = _case(name, i, xg.float64)
+    _, a32, _ = _case(name, i, xg.float32)
+    y64 = op(*a64, **params)
+    y32 = op(*a32, **params)
+    for u, v in zip(y64 if isinstance(y64, tuple) else (y64,), y32 if isinstance(y32, tuple) else (y32,)):
+        if xg.isdtype(u.dtype, "real floating") and "dtype" not in params:
+            assert v.dtype == xg.float32, f"{name} lost float32: got {v.dtype}"
+        if xg.isdtype(u.dtype, "real floating"):
+            np.testing.assert_allclose(v.numpy(), u.numpy(), rtol=2e-4, atol=2e-5)
+        else:
+            np.testing.assert_array_equal(v.numpy(), u.numpy())
+
+
+@pytest.mark.parametrize("name,i", GRAD_CASES)
+def test_gradients(name, i):
+    op, args, params = _case(name, i)
+    check_grads(lambda *xs: op(*xs, **params), args, order=min(op.order, 2), modes=("fwd", "rev"))
+
+
+@pytest.mark.parametrize("name,i", GRAD_CASES)
+def test_gradient_dtype_follows_input(name, i):
+    op, args, params = _case(name, i, xg.float32)
+    leaves = [a for a in args if isinstance(a, xg.Tensor) and a.dtype == xg.float32]
+    for a in leaves:
+        a.requires_grad = True
+    out = op(*args, **params)
+    outs = out if isinstance(out, tuple) else (out,)
+    total = sum(xg.sum(o) for o in outs if o.requires_grad)
+    total.backward()
+    for a in leaves:
+        if a.grad is not None:
+            assert a.grad.dtype == a.dtype and a.grad.shape == a.shape
+
+
+@pytest.mark.parametrize("name", sorted(n for n, op in OPS.items() if not op.differentiable))
+def test_not_differentiable_claims_hold(name):
+    op, args, params = _case(name, 0)
+    for a in args:
+        if isinstance(a, xg.Tensor) and xg.isdtype(a.dtype, "real floating"):
+            a.requires_grad = True
+    out = op(*args, **params)
+    for o in out if isinstance(out, tuple) else (out,):
+        assert not o.requires_grad
+        with pytest.raises(xg.BackwardError):
+            xg.sum(xg.astype(o, xg.float64)).backward()
