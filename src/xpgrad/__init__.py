@@ -20,8 +20,8 @@ from .backends import numpy as _numpy_backend
 from .core import tensor as _tensor
 from .core.device import devices, get_backend
 from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
-                          GraphFreedError, InplaceError, NotDifferentiableError, OpError,
-                          RegistryError, ShapeError, XpgradError)
+                          GraphFreedError, IndexOutOfBoundsError, InplaceError,
+                          NotDifferentiableError, OpError, RegistryError, ShapeError, XpgradError)
 from .core.registry import Sample, defop, get_op
 from .core.registry import ops as registered_ops
 from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -47,6 +47,7 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian",
     "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing",
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
-    "NotDifferentiableError", "GraphFreedError", "InplaceError", "BackwardError", "RegistryError",
+    "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
+    "BackwardError", "RegistryError",
     *_ns_all,
 ]

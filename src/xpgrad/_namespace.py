@@ -200,7 +200,9 @@ def _export(module: Any) -> list[str]:
 _op_names: list[str] = []
 for _m in (_E, _R, _M, _I, _L, _N):
     _op_names += _export(_m)
-_op_names = [n for n in _op_names if n not in ("getitem", "setitem", "clip")]
+_op_names = [n for n in _op_names
+             if n not in ("getitem", "setitem", "scatter_add", "clip", "concat", "stack",
+                           "einsum")]
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -208,10 +210,37 @@ def clip(x: Any, /, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     return _E.clip(x, min, max)
 
 
+def einsum(subscripts: str, /, *operands: Any) -> Tensor:
+    """Einstein summation over ``operands``; differentiable in each of them.
+
+    >>> einsum("ij,j->i", asarray([[1.0, 2.0], [3.0, 4.0]]), asarray([1.0, 1.0])).tolist()
+    [3.0, 7.0]
+    """
+    return _L.einsum(*operands, subscripts=subscripts)
+
+
+def concat(arrays: Any, /, *, axis: int | None = 0) -> Tensor:
+    """Join a sequence of arrays along ``axis`` (``None``: flatten each first).
+
+    >>> concat([asarray([1.0, 2.0]), asarray([3.0])]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    return _M.concat(*arrays, axis=axis)
+
+
+def stack(arrays: Any, /, *, axis: int = 0) -> Tensor:
+    """Join a sequence of same-shaped arrays along a new axis ``axis``.
+
+    >>> stack([asarray([1.0, 2.0]), asarray([3.0, 4.0])], axis=1).shape
+    (2, 2)
+    """
+    return _M.stack(*arrays, axis=axis)
+
+
 __all__ = [
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float32", "float64", "complex64", "complex128", "e", "pi", "inf", "nan", "newaxis",
     "asarray", "tensor", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
     "empty_like", "full_like", "arange", "linspace", "eye", "isdtype", "result_type",
-    "can_cast", "finfo", "iinfo", "all", "any", "clip", *_op_names,
+    "can_cast", "finfo", "iinfo", "all", "any", "clip", "concat", "stack", "einsum", *_op_names,
 ]

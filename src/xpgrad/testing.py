@@ -194,6 +194,10 @@ def materialize(sample: Sample, *, dtype: Any = None, device: Any = None,
                 v = rng.standard_normal(shape)
             elif kind == "rand":
                 v = rng.uniform(spec[2], spec[3], shape)
+            elif kind == "pos":
+                v = rng.uniform(0.5, 2.0, shape)
+            elif kind == "values":  # fixed numbers: ties, zeros, extremes
+                v = np.asarray(spec[1], dtype=np.float64)
             elif kind == "away":  # |v| >= spec[2]: away from a kink at zero
                 v = rng.uniform(spec[2], 2.0, shape) * rng.choice([-1.0, 1.0], shape)
             elif kind == "int":

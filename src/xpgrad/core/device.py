@@ -12,6 +12,7 @@ accepted too: :func:`backend_of` wraps their namespace on first sight.
 from __future__ import annotations
 
 from collections.abc import Callable
+import re
 from typing import Any
 
 from .errors import DeviceError
@@ -65,6 +66,13 @@ class Backend:
         """A host (NumPy-compatible) copy or view of ``x``."""
         return x
 
+    def ones_like(self, x: Any) -> Any:
+        return self.xp.ones_like(x)
+
+    def copy(self, x: Any) -> Any:
+        """A fresh array with ``x``'s values, sharing no memory with it."""
+        return self.xp.asarray(x, copy=True)
+
     def from_host(self, x: Any) -> Any:
         return self.asarray(x)
 
@@ -78,6 +86,7 @@ class Backend:
         name = d if isinstance(d, str) else getattr(d, "name", None)
         if not isinstance(name, str):
             name = getattr(d, "__name__", None) or str(d)
+        name = name.rsplit(".", 1)[-1]  # "array_api_strict.float64" -> "float64"
         name = {"bool_": "bool", "float": "float64", "int": "int64", "complex": "complex128"}.get(name, name)
         try:
             out = getattr(self.xp, name)
@@ -101,6 +110,7 @@ class Backend:
 _BY_DEVICE: dict[str, Backend] = {}
 _BY_TYPE: dict[type, Backend] = {}
 _FOREIGN: dict[tuple[int, str], Backend] = {}
+_FOREIGN_BY_DEVICE: dict[str, Backend] = {}  # namespaces met through their arrays, not listed in devices()
 _DEFAULT: list[Backend] = []
 # Device prefixes whose backends load lazily (plugins register a loader here).
 _LOADERS: dict[str, Callable[[], None]] = {}
@@ -138,6 +148,8 @@ def get_backend(device: Any = None) -> Backend:
         return _BY_DEVICE[key]
     except KeyError:
         pass
+    if key in _FOREIGN_BY_DEVICE:
+        return _FOREIGN_BY_DEVICE[key]
     prefix = key.split(":", 1)[0]
     loader = _LOADERS.get(prefix)
     if loader is not None:
@@ -161,10 +173,16 @@ def backend_of(x: Any) -> Backend:
         xp = array_api_compat.array_namespace(x)
     except TypeError:
         raise DeviceError(f"{type(x).__name__} is not an array of any Array API library") from None
+    for b in _BY_DEVICE.values():  # e.g. a NumPy scalar: the registered NumPy backend owns it
+        if b.xp is xp:
+            return b
     dev = array_api_compat.device(x)
     key = (id(xp), str(dev))
     b = _FOREIGN.get(key)
     if b is None:
         name = getattr(xp, "__name__", type(xp).__name__).split(".")[-1]
-        b = _FOREIGN[key] = Backend(f"{name}:{dev}", xp, (type(x),), native_device=dev)
+        m = re.search(r"\('?([^')]*)'?\)$", str(dev))  # "Device('CPU_DEVICE')" -> "CPU_DEVICE"
+        b = _FOREIGN[key] = Backend(f"{name}:{m.group(1) if m else dev}", xp, (type(x),),
+                                    native_device=dev)
+        _FOREIGN_BY_DEVICE[b.device] = b
     return b

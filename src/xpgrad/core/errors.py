@@ -17,6 +17,7 @@ __all__ = [
     "DeviceError",
     "DeviceMismatchError",
     "OpError",
+    "IndexOutOfBoundsError",
     "NotDifferentiableError",
     "GraphFreedError",
     "InplaceError",
@@ -48,6 +49,10 @@ class DeviceMismatchError(XpgradError, ValueError):
 
 class OpError(XpgradError, ValueError):
     """The backend refused an op's inputs; the message says which op and why."""
+
+
+class IndexOutOfBoundsError(XpgradError, IndexError):
+    """An index lies outside the array it indexes."""
 
 
 class NotDifferentiableError(XpgradError, TypeError):

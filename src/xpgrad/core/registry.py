@@ -33,44 +33,13 @@ from typing import Any
 
 from .errors import RegistryError
 from .tape import apply
+from .zero import ZERO  # noqa: F401  (re-exported: rules import it from here)
 
 __all__ = ["Op", "defop", "get_op", "ops", "Sample", "ZERO", "register_op"]
 
 _OPS: dict[str, "Op"] = {}
 
 
-class _Zero:
-    """A symbolic zero tangent for single-function JVP rules: absorbs products, vanishes in sums."""
-
-    __slots__ = ()
-    __array_ufunc__ = None
-    __array_priority__ = 10_000
-
-    def __repr__(self) -> str:
-        return "ZERO"
-
-    def __mul__(self, other: Any) -> "_Zero":
-        return self
-    __rmul__ = __truediv__ = __matmul__ = __rmatmul__ = __mul__
-
-    def __add__(self, other: Any) -> Any:
-        return other
-    __radd__ = __add__
-
-    def __sub__(self, other: Any) -> Any:
-        return other if other is self else -other
-
-    def __rsub__(self, other: Any) -> Any:
-        return other
-
-    def __neg__(self) -> "_Zero":
-        return self
-
-    def __bool__(self) -> bool:
-        return False
-
-
-ZERO = _Zero()
 
 
 class Sample:
@@ -79,7 +48,8 @@ class Sample:
     ``Sample((x, y), {"axis": 0})``; ``dtype`` defaults to the test's float dtype.
     Arrays given as ``("randn", shape)`` / ``("rand", shape, lo, hi)`` /
     ``("int", shape, lo, hi)`` / ``("bool", shape)`` are drawn by the test
-    harness from a seeded generator; ``("pos", shape)`` draws from (0.5, 2).
+    harness from a seeded generator; ``("pos", shape)`` draws from (0.5, 2) and
+    ``("values", nested_list)`` gives fixed numbers (ties, zeros, extremes).
     """
 
     __slots__ = ("args", "params", "grad", "note")
@@ -115,6 +85,8 @@ class Op:
         self.sample_fn: Callable | None = None
         self.derived: str | None = None  # which rule, if any, was derived from the other
         self.kernels: dict = {}     # backend -> forward implementation chosen for it
+        # (args, params) -> exception or None: explains a failed forward (called on failure only)
+        self.diagnose: Callable | None = None
         self.out_backend: Callable | None = None  # params -> backend of the result, if not the input's
         self.__doc__ = doc or forward.__doc__
         sig = inspect.signature(forward)

@@ -20,13 +20,16 @@ from .errors import (
     BackwardError,
     DeviceMismatchError,
     GraphFreedError,
+    IndexOutOfBoundsError,
     InplaceError,
     NotDifferentiableError,
+    ShapeError,
     OpError,
     XpgradError,
     describe,
 )
 from .tensor import _NAMESPACE, Leaf, Tensor
+from .zero import ZERO
 
 __all__ = ["Node", "apply", "backward", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "state"]
@@ -95,12 +98,13 @@ class enable_grad(set_grad_enabled):
 class Node:
     """One recorded op application: what its VJP rule needs, and where gradients go next."""
 
-    __slots__ = ("op", "params", "args", "raw", "edges", "out", "n_out", "epoch", "vc",
+    __slots__ = ("op", "params", "args", "raw", "edges", "out", "n_out", "epoch", "vc", "b",
                  "out_tan", "hooks", "freed", "__weakref__")
 
     def __init__(self, op: Any, params: dict, args: tuple, raw: tuple, edges: tuple,
-                 out: Any, n_out: int, vc: list) -> None:
+                 out: Any, n_out: int, vc: list, b: Any) -> None:
         self.op = op
+        self.b = b            # the backend the VJP runs on (the inputs')
         self.params = params
         self.args = args      # the inputs as given (Tensors keep version counters and tangents)
         self.raw = raw        # the inputs as backend arrays, as the forward rule saw them
@@ -145,10 +149,33 @@ def _mismatch(op: Any, args: Sequence) -> DeviceMismatchError:
         f"x.to_device({first!r}) so that all inputs share a device")
 
 
-def op_error(op: Any, args: Sequence, params: dict, exc: BaseException) -> OpError:
+def op_error(op: Any, args: Sequence, params: dict, exc: BaseException) -> XpgradError:
+    """The error for a failed forward: the op's own diagnosis if it has one, else the backend's words."""
     ins = ", ".join(describe(a) for a in args)
     ps = "".join(f", {k}={v!r}" for k, v in params.items())
+    if op.diagnose is not None:
+        err = op.diagnose(args, params)
+        if err is not None:
+            return err
+    if op.broadcasting:
+        shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
+        msg = broadcast_problem(shapes)
+        if msg:
+            return ShapeError(f"'{op.name}' got ({ins}): {msg}")
+    if isinstance(exc, IndexError):
+        return IndexOutOfBoundsError(f"'{op.name}' on ({ins}{ps}): {exc}")
     return OpError(f"'{op.name}' cannot be applied to ({ins}{ps}): {exc}")
+
+
+def broadcast_problem(shapes: Sequence[tuple]) -> str | None:
+    """Why ``shapes`` do not broadcast together, or ``None`` if they do."""
+    n = max((len(s) for s in shapes), default=0)
+    for k in range(1, n + 1):
+        sizes = {s[-k] for s in shapes if len(s) >= k and s[-k] != 1}
+        if len(sizes) > 1:
+            return (f"shapes {', '.join(map(str, shapes))} cannot be broadcast together: axis -{k} "
+                    f"has sizes {sorted(sizes)}; sizes must match or be 1")
+    return None
 
 
 def apply(op: Any, args: tuple, params: dict) -> Any:
@@ -227,18 +254,21 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
     except Exception as exc:  # the backend's own error, reworded with op, shapes, dtypes, devices
         raise op_error(op, args, params, exc) from exc
 
+    b_in = b
     if op.out_backend is not None:  # device transfers: the result lives elsewhere
         b = op.out_backend(params)
     if type(out) is tuple:
-        return _finish_multi(op, args, params, raw, edges, out, b, any_edge, tan)
+        return _finish_multi(op, args, params, raw, edges, out, b, any_edge, tan, b_in)
     if type(out) not in b.array_types:
+        if out is ZERO:  # a single-function JVP multiplied a Tensor by the symbolic zero
+            return ZERO
         out = b.wrap(out)
     if any_edge and state.grad_enabled and op.differentiable and b.is_floating(out.dtype):
         if op.view:
             vc = args[0]._share_vc() if isinstance(args[0], Tensor) else [0, 0]
         else:
             vc = [0, 0]
-        node = Node(op, params, args, raw, edges, out, 1, vc)
+        node = Node(op, params, args, raw, edges, out, 1, vc, b_in)
         result = Tensor._make(out, b, (node, 0))
         result._vc = vc
     else:
@@ -254,11 +284,11 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
 
 
 def _finish_multi(op: Any, args: tuple, params: dict, raw: tuple, edges: tuple, outs: tuple,
-                  b: Any, any_edge: bool, tan: bool) -> tuple:
+                  b: Any, any_edge: bool, tan: bool, b_in: Any) -> tuple:
     outs = tuple(o if type(o) in b.array_types else b.wrap(o) for o in outs)
     record = any_edge and state.grad_enabled and op.differentiable
     vc = [0, 0]
-    node = Node(op, params, args, raw, edges, outs, len(outs), vc) if record else None
+    node = Node(op, params, args, raw, edges, outs, len(outs), vc, b_in) if record else None
     results = []
     for i, o in enumerate(outs):
         if node is not None and b.is_floating(o.dtype):
@@ -318,10 +348,29 @@ def _unbroadcast(xp: Any, ct: Any, shape: tuple) -> Any:
     return ct
 
 
-def _input_cotangents(node: Node, g: Any, tensor_mode: bool, b: Any, needed: Any) -> list:
+def _fit_cotangent(op: Any, i: int, ct: Any, r: Any, xp: Any, b: Any, tensor_mode: bool) -> Any:
+    """Give a rule's cotangent for input ``i`` that input's shape (undoing broadcasting) and dtype."""
+    shape = r.shape
+    cshape = getattr(ct, "shape", None)
+    if cshape is None:  # a Python scalar from a rule: an array of the input's dtype
+        kw = {"device": b.device} if tensor_mode else {}
+        return xp.full(tuple(shape), ct, dtype=r.dtype, **kw)
+    if cshape != shape and tuple(cshape) != tuple(shape):
+        if not op.broadcasting:
+            raise BackwardError(
+                f"the VJP rule of '{op.name}' returned a cotangent of shape {tuple(cshape)} for "
+                f"input {i} of shape {tuple(shape)}")
+        ct = _unbroadcast(xp, ct, tuple(shape))
+    if ct.dtype != r.dtype and b.is_floating(r.dtype):
+        ct = xp.astype(ct, r.dtype)
+    return ct
+
+
+def _input_cotangents(node: Node, g: Any, tensor_mode: bool, needed: Any) -> list:
     """Cotangents for each input of ``node`` (``None`` where no gradient flows)."""
     op = node.op
     edges = node.edges
+    b = node.b
     if tensor_mode:
         xp = _NAMESPACE[0]
         args = [_as_tensor_arg(node, i, b) for i in range(len(edges))]
@@ -331,47 +380,29 @@ def _input_cotangents(node: Node, g: Any, tensor_mode: bool, b: Any, needed: Any
         args = node.raw
         out = node.out
     params = node.params
+    raw = node.raw
     vjps = op.vjps
+    cts: list = [None] * len(edges)
     if vjps is not None:
-        cts = []
+        last = len(vjps) - 1
         for i, e in enumerate(edges):
             if e is None or (needed is not None and e[0] not in needed):
-                cts.append(None)
                 continue
-            rule = vjps[i] if i < len(vjps) else vjps[-1]
-            if rule is None:
-                cts.append(None)
-                continue
-            cts.append(rule(xp, g, out, *args, **params))
-    else:
-        cts = op.vjp(xp, g, out, *args, **params)
-        if type(cts) is not tuple and type(cts) is not list:
-            cts = (cts,)
-        if len(cts) != len(edges):
-            raise BackwardError(
-                f"the VJP rule of '{op.name}' returned {len(cts)} cotangents for {len(edges)} inputs")
-        cts = list(cts)
-    raw = node.raw
-    for i, ct in enumerate(cts):
-        if ct is None or edges[i] is None:
-            cts[i] = None
-            continue
-        r = raw[i]
-        shape = r.shape
-        cshape = ct.shape if tensor_mode else getattr(ct, "shape", None)
-        if cshape is None:  # a Python scalar from a rule; make it an array of the input's dtype
-            ct = xp.full(tuple(shape), ct, dtype=r.dtype) if not tensor_mode else \
-                xp.full(tuple(shape), ct, dtype=r.dtype, device=b.device)
-        elif tuple(cshape) != tuple(shape):
-            if op.broadcasting:
-                ct = _unbroadcast(xp, ct, tuple(shape))
-            else:
-                raise BackwardError(
-                    f"the VJP rule of '{op.name}' returned a cotangent of shape {tuple(cshape)} for "
-                    f"input {i} of shape {tuple(shape)}")
-        if ct.dtype != r.dtype and b.is_floating(r.dtype):
-            ct = xp.astype(ct, r.dtype)
-        cts[i] = ct
+            rule = vjps[i] if i <= last else vjps[last]
+            if rule is not None:
+                ct = rule(xp, g, out, *args, **params)
+                if ct is not None:
+                    cts[i] = _fit_cotangent(op, i, ct, raw[i], xp, b, tensor_mode)
+        return cts
+    got = op.vjp(xp, g, out, *args, **params)
+    if type(got) is not tuple and type(got) is not list:
+        got = (got,)
+    if len(got) != len(edges):
+        raise BackwardError(
+            f"the VJP rule of '{op.name}' returned {len(got)} cotangents for {len(edges)} inputs")
+    for i, (e, ct) in enumerate(zip(edges, got)):
+        if e is not None and ct is not None:
+            cts[i] = _fit_cotangent(op, i, ct, raw[i], xp, b, tensor_mode)
     return cts
 
 
@@ -382,6 +413,12 @@ def _run_hooks(hooks: list, g: Any, tensor_mode: bool, b: Any) -> Any:
         if r is not None:
             gt = r if isinstance(r, Tensor) else Tensor(r, device=b.device)
     return gt if tensor_mode else gt.data
+
+
+def _freed_error(node: Node) -> GraphFreedError:
+    return GraphFreedError(
+        f"backward reached '{node.op.name}' a second time, but its saved values were released "
+        "after the first backward; pass retain_graph=True to the first call")
 
 
 def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *,
@@ -398,11 +435,8 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
     (an outer transform is running, or the walked graph touches tensors that
     require grad beyond ``inputs``).
     """
-    roots = list(roots)
     if cotangents is None:
         cotangents = [None] * len(roots)
-    if retain_graph is None:
-        retain_graph = bool(create_graph)
     grads: dict = {}
     root_nodes = []
     for r, c in zip(roots, cotangents):
@@ -410,16 +444,16 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
             raise BackwardError(
                 "backward() on a tensor that does not require grad: no input of the computation "
                 "has requires_grad=True (or it ran under no_grad())")
+        b = r._b
         if c is None:
             if r.size != 1:
                 raise BackwardError(
                     f"backward() on a tensor of shape {r.shape} needs `grad`, a cotangent of the same "
                     "shape (implicit ones are only created for tensors with one element)")
-            c = r._b.xp.ones_like(r.data)
+            c = b.ones_like(r.data)
         else:
-            c = c.data if isinstance(c, Tensor) and not create_graph else c
-            if not isinstance(c, Tensor) and type(c) not in r._b.array_types:
-                c = r._b.asarray(c, dtype=r.dtype)
+            if not isinstance(c, Tensor) and type(c) not in b.array_types:
+                c = b.asarray(c, dtype=r.dtype)
             if tuple(c.shape) != r.shape:
                 raise BackwardError(
                     f"backward(): grad has shape {tuple(c.shape)} but the tensor has shape {r.shape}")
@@ -427,23 +461,35 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
         _accum(grads, node, idx, c)
         root_nodes.append(node)
 
-    # Topological order by consumer counts (Kahn), iteratively: no recursion limit.
+    # Count each node's consumers inside the walked graph (Kahn's algorithm, no recursion).
     deps: dict = {}
     seen = set(root_nodes)
     stack = list(seen)
-    order_needed = inputs is not None or create_graph is None
     while stack:
-        node = stack.pop()
-        for e in node.edges:
+        for e in stack.pop().edges:
             if e is not None:
                 p = e[0]
-                deps[p] = deps.get(p, 0) + 1
-                if p not in seen:
-                    seen.add(p)
-                    stack.append(p)
+                if p in deps:
+                    deps[p] += 1
+                else:
+                    deps[p] = 1
+                    if p not in seen:
+                        seen.add(p)
+                        stack.append(p)
+    ready = [n for n in seen if n not in deps]
+
+    if inputs is None and not create_graph:
+        for k, v in grads.items():
+            if isinstance(v, Tensor):
+                grads[k] = v.data
+            elif isinstance(v, list):
+                grads[k] = [x.data if isinstance(x, Tensor) else x for x in v]
+        _walk_plain(grads, deps, ready, bool(retain_graph))
+        return None
+    if retain_graph is None:
+        retain_graph = bool(create_graph)
 
     targets = None
-    needed = None
     if inputs is not None:
         targets = {}
         for j, t in enumerate(inputs):
@@ -451,30 +497,26 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 raise NotDifferentiableError(
                     f"input {j} ({describe(t)}) does not require grad, so no gradient can reach it")
             targets.setdefault(t._edge[0], []).append((j, t._edge[1]))
-    if order_needed:
-        needed, outside = _needed(root_nodes, deps, targets)
-        if create_graph is None:
-            create_graph = bool(state.grad_enabled and (state.depth > 1 or outside))
+    needed, outside = _needed(root_nodes, targets)
+    if create_graph is None:
+        create_graph = bool(state.depth > 1 or outside)
     tensor_mode = bool(create_graph)
-    if tensor_mode:
-        b0 = roots[0]._b
-        for k, v in list(grads.items()):
-            grads[k] = _wrap_ct(v, b0)
+    b0 = roots[0]._b
+    for k, v in list(grads.items()):
+        grads[k] = _wrap_ct(v, b0) if tensor_mode else _unwrap_ct(v)
 
-    results: list = [None] * len(inputs) if inputs is not None else None
-    ready = [n for n in seen if n not in deps]
-    ctx = set_grad_enabled(tensor_mode)
-    ctx.__enter__()
+    results: list = [None] * len(inputs) if inputs is not None else []
+    prev = state.grad_enabled
+    state.grad_enabled = tensor_mode
     try:
         while ready:
             node = ready.pop()
             g = grads.pop(node, None)
             if node.hooks and g is not None:
-                g = _apply_hooks(node, g, tensor_mode, roots[0]._b)
+                g = _apply_hooks(node, g, tensor_mode, b0)
             if targets is not None and node in targets:
                 for j, idx in targets[node]:
-                    gi = g if node.n_out == 1 else (g[idx] if g is not None else None)
-                    results[j] = gi
+                    results[j] = g if node.n_out == 1 else (g[idx] if g is not None else None)
             if type(node) is Leaf:
                 if targets is None and g is not None:
                     _accumulate_leaf(node, g, tensor_mode)
@@ -483,29 +525,24 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 if e is not None:
                     p = e[0]
                     deps[p] -= 1
-                    if deps[p] == 0:
-                        del deps[p]
+                    if not deps[p]:
                         ready.append(p)
             if g is None or (needed is not None and node not in needed):
                 continue
             if node.freed:
-                raise GraphFreedError(
-                    f"backward reached '{node.op.name}' a second time, but its saved values were "
-                    "released after the first backward; pass retain_graph=True to the first call")
+                raise _freed_error(node)
             if _EPOCH[0] > node.epoch:
                 node.check_versions()
             if node.n_out > 1:
-                g = _fill_multi(node, g, tensor_mode)
-            b = _node_backend(node, roots[0]._b)
-            cts = _input_cotangents(node, g, tensor_mode, b, needed)
+                g = tuple(g)
+            cts = _input_cotangents(node, g, tensor_mode, needed)
             for e, ct in zip(node.edges, cts):
                 if ct is not None:
                     _accum(grads, e[0], e[1], ct)
             if not retain_graph:
-                node.raw = node.args = node.out = node.out_tan = None
-                node.freed = True
+                _free(node)
     finally:
-        ctx.__exit__(None, None, None)
+        state.grad_enabled = prev
     if inputs is None:
         return None
     out = []
@@ -519,29 +556,99 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
     return out
 
 
+def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
+    """First-order backward into leaves' ``.grad``: rules on raw arrays, nothing recorded."""
+    st = state
+    prev = st.grad_enabled
+    st.grad_enabled = False
+    try:
+        while ready:
+            node = ready.pop()
+            g = grads.pop(node, None)
+            if type(node) is Leaf:
+                if g is not None:
+                    if node.hooks:
+                        g = _apply_hooks(node, g, False, None)
+                    _accumulate_leaf(node, g, False)
+                continue
+            edges = node.edges
+            for e in edges:
+                if e is not None:
+                    p = e[0]
+                    n = deps[p] - 1
+                    deps[p] = n
+                    if not n:
+                        ready.append(p)
+            if g is None:
+                continue
+            if node.freed:
+                raise _freed_error(node)
+            if node.hooks:
+                g = _apply_hooks(node, g, False, node.b)
+            if _EPOCH[0] > node.epoch:
+                node.check_versions()
+            if node.n_out > 1:
+                g = tuple(g)
+            op = node.op
+            vjps = op.vjps
+            if vjps is not None and len(vjps) == len(edges):
+                b = node.b
+                xp = b.xp
+                raw = node.raw
+                out = node.out
+                params = node.params
+                for i, e in enumerate(edges):
+                    if e is None:
+                        continue
+                    rule = vjps[i]
+                    if rule is None:
+                        continue
+                    ct = rule(xp, g, out, *raw, **params)
+                    if ct is None:
+                        continue
+                    r = raw[i]
+                    if getattr(ct, "shape", None) != r.shape or ct.dtype != r.dtype:
+                        ct = _fit_cotangent(op, i, ct, r, xp, b, False)
+                    _accum(grads, e[0], e[1], ct)
+            else:
+                for e, ct in zip(edges, _input_cotangents(node, g, False, None)):
+                    if ct is not None:
+                        _accum(grads, e[0], e[1], ct)
+            if not retain:
+                _free(node)
+    finally:
+        st.grad_enabled = prev
+
+
+def _free(node: Node) -> None:
+    node.raw = node.args = node.out = node.out_tan = None
+    node.freed = True
+
+
 def _wrap_ct(v: Any, b: Any) -> Any:
     if isinstance(v, list):
         return [None if x is None else _wrap_ct(x, b) for x in v]
     return v if isinstance(v, Tensor) else Tensor._make(v, b)
 
 
-def _node_backend(node: Node, default: Any) -> Any:
-    for a in node.args:
-        if isinstance(a, Tensor):
-            return a._b
-    return default
+def _unwrap_ct(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_unwrap_ct(x) for x in v]
+    return v.data if isinstance(v, Tensor) else v
 
 
-def _needed(root_nodes: list, deps: dict, targets: dict | None) -> tuple[set | None, bool]:
+def _needed(root_nodes: list, targets: dict | None) -> tuple[set | None, bool]:
     """Nodes from which some target is reachable, and whether the walk leaves that region."""
-    # Post-order without recursion: a node is needed if it is a target or any parent is needed.
+    if targets is None:
+        return None, False
+    # Post-order without recursion: parents come before children.
     order: list = []
     visited: set = set()
     for r in root_nodes:
         if r in visited:
             continue
-        stack = [(r, iter(r.edges))]
         visited.add(r)
+        stack = [(r, iter(r.edges))]
         while stack:
             node, it = stack[-1]
             for e in it:
@@ -552,18 +659,12 @@ def _needed(root_nodes: list, deps: dict, targets: dict | None) -> tuple[set | N
             else:
                 stack.pop()
                 order.append(node)
-    if targets is None:
-        return None, False
     needed: set = set()
-    outside = False
-    for node in order:  # parents come before children
+    for node in order:
         if node in targets or any(e is not None and e[0] in needed for e in node.edges):
             needed.add(node)
-    for node in order:
-        if node in needed:
-            for e in node.edges:
-                if e is not None and e[0] not in needed:
-                    outside = True
+    outside = any(e is not None and e[0] not in needed
+                  for node in needed for e in node.edges)
     return needed, outside
 
 
@@ -578,22 +679,19 @@ def _accum(grads: dict, node: Any, idx: int, ct: Any) -> None:
         slot[idx] = ct if slot[idx] is None else slot[idx] + ct
 
 
-def _fill_multi(node: Node, g: list, tensor_mode: bool) -> tuple:
-    """Multi-output nodes: outputs that got no cotangent get ``None`` (symbolic zero)."""
-    return tuple(g)
-
-
 def _apply_hooks(node: Any, g: Any, tensor_mode: bool, b: Any) -> Any:
     if type(node) is Leaf:
         t = node.tensor()
-        return _run_hooks(node.hooks, g, tensor_mode, t._b if t is not None else b)
+        if t is None:
+            return g
+        return _run_hooks(node.hooks, g, tensor_mode, t._b)
     if node.n_out == 1:
         hooks = node.hooks.get(0)
-        return _run_hooks(hooks, g, tensor_mode, b) if hooks else g
+        return _run_hooks(hooks, g, tensor_mode, node.b) if hooks else g
     g = list(g)
     for idx, hooks in node.hooks.items():
         if hooks and g[idx] is not None:
-            g[idx] = _run_hooks(hooks, g[idx], tensor_mode, b)
+            g[idx] = _run_hooks(hooks, g[idx], tensor_mode, node.b)
     return g
 
 
@@ -604,12 +702,16 @@ def _accumulate_leaf(leaf: Leaf, g: Any, tensor_mode: bool) -> None:
     b = t._b
     if not tensor_mode:
         # Own the buffer: a rule may hand the same array (or a view of it) to several leaves.
-        g = Tensor._make(b.xp.asarray(g, copy=True), b)
+        g = Tensor._make(b.copy(g), b)
     if t.grad is None:
         t.grad = g
     else:
-        with set_grad_enabled(tensor_mode):
+        prev = state.grad_enabled
+        state.grad_enabled = tensor_mode
+        try:
             t.grad = t.grad + g
+        finally:
+            state.grad_enabled = prev
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ level.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,8 +21,8 @@ from .errors import DTypeError, NotDifferentiableError, ShapeError, describe
 from .forward import attach, new_level, release_level, strip, tangent_of
 from .pytree import flatten, unflatten
 from .registry import Op
-from .tape import apply, backward, no_grad, set_grad_enabled, state
-from .tensor import Tensor, namespace
+from .tape import apply, backward, is_grad_enabled, no_grad, set_grad_enabled, state
+from .tensor import Leaf, Tensor, namespace
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian",
            "hessian", "hvp", "custom_vjp", "custom_jvp"]
@@ -71,8 +72,8 @@ def _input(x: Any, what: str) -> Tensor:
     s = Tensor._make(t.data, t._b)
     s._tan = t._tan
     s._vc = t._vc
-    with set_grad_enabled(True):
-        s.requires_grad = True
+    s.requires_grad = True
+    _private().add(s._edge[0])
     return s
 
 
@@ -83,10 +84,60 @@ def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]
 
 
 def _outer_needs_graph(xs: Sequence[Tensor]) -> bool:
-    """A gradient must itself be differentiable when an outer transform or tape watches it."""
-    if not state.grad_enabled:
-        return False
+    """A gradient must itself be differentiable when an outer transform or tape watches it.
+
+    Grad mode does not enter into it: forward-over-reverse under ``no_grad`` still
+    needs the backward pass on Tensors, so that tangents flow through it.
+    """
     return state.depth > 1 or any(x._edge is not None or x._tan is not None for x in xs)
+
+
+def _private() -> weakref.WeakSet:
+    """Leaves this thread's transforms created as stand-ins for inputs that required no grad."""
+    ws = getattr(state, "private_leaves", None)
+    if ws is None:
+        ws = state.private_leaves = weakref.WeakSet()
+    return ws
+
+
+def _reaches_user_leaf(node: Any) -> bool:
+    private = _private()
+    seen = {node}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if type(n) is Leaf:
+            if n not in private:
+                return True
+            continue
+        for e in n.edges:
+            if e is not None and e[0] not in seen:
+                seen.add(e[0])
+                stack.append(e[0])
+    return False
+
+
+def _settle(tree: Any) -> Any:
+    """At the outermost transform, cut results loose from graphs that lead only to stand-ins.
+
+    Inner transforms record their work so that outer ones can differentiate it;
+    once the outermost transform returns, a result whose graph reaches no leaf of
+    the user's would only keep saved arrays alive and claim ``requires_grad``.
+    """
+    if state.depth != 0:
+        return tree
+    leaves, td = flatten(tree)
+    out = []
+    cut_all = not state.grad_enabled  # under no_grad, nothing a transform returns is recorded
+    for t in leaves:
+        if isinstance(t, Tensor) and t._edge is not None and (
+                cut_all or not _reaches_user_leaf(t._edge[0])):
+            s = Tensor._make(t.data, t._b)
+            s._tan = t._tan
+            s._vc = t._vc
+            t = s
+        out.append(t)
+    return unflatten(td, out)
 
 
 def _zeros_like(t: Tensor) -> Tensor:
@@ -143,7 +194,8 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
             grads = [unflatten(td, [next(it) for _ in ins]) for td, ins in trees]
             g = tuple(grads) if multi else grads[0]
             value = out if out._edge is None or outer else out.detach()
-            return ((value, aux), g) if has_aux else (value, g)
+            result = ((value, aux), g) if has_aux else (value, g)
+        return _settle(result)
     return wrapped
 
 
@@ -212,9 +264,10 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
                 gs = [None] * len(flat_in)
             gs = [_zeros_like(t) if g is None else g for t, g in zip(flat_in, gs)]
             it = iter(gs)
-            return tuple(unflatten(td, [next(it) for _ in ins]) for td, ins in trees)
+            result = tuple(unflatten(td, [next(it) for _ in ins]) for td, ins in trees)
+        return _settle(result)
 
-    out_value = unflatten(out_td, out_leaves if outer else [o.detach() for o in out_leaves])
+    out_value = _settle(unflatten(out_td, out_leaves if outer else [o.detach() for o in out_leaves]))
     return (out_value, vjp_fn, aux) if has_aux else (out_value, vjp_fn)
 
 
@@ -263,7 +316,7 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any], has_aux:
                 tans.append(_zeros_like(o) if t is None else t)
     finally:
         release_level(level)
-    result = (unflatten(td, prim), unflatten(td, tans))
+    result = _settle((unflatten(td, prim), unflatten(td, tans)))
     return (*result, aux) if has_aux else result
 
 
@@ -293,7 +346,8 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
             else:
                 outs = backward([s], None, inputs=us, create_graph=None)
                 outs = [_zeros_like(o) if g is None else g for o, g in zip(out_leaves, outs)]
-            return unflatten(out_td, outs)
+            result = unflatten(out_td, outs)
+        return _settle(result)
     return out, jvp_fn
 
 
@@ -312,42 +366,42 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
     @functools.wraps(fun)
     def wrapped(*args: Any) -> Any:
-        with _depth():
-            def partial(*diff: Any) -> Any:
-                full = list(args)
-                for n, d in zip(nums, diff):
-                    full[n] = d
-                return fun(*full)
-            diff = [args[n] for n in nums]
-            out, f_vjp = vjp(partial, *diff)
-            out_leaves, out_td = flatten(out)
-            in_leaves = [flatten(d)[0] for d in diff]
-            in_tds = [flatten(d)[1] for d in diff]
-            per_out = []
-            ns = namespace()
-            for k, o in enumerate(out_leaves):
-                rows = []
-                for i in range(o.size):
-                    cts = []
-                    for j, oo in enumerate(out_leaves):
-                        z = ns.zeros((oo.size,), dtype=oo.dtype, device=oo.device)
-                        if j == k:
-                            z = ns.reshape(ns.astype(ns.arange(oo.size, device=oo.device) == i,
-                                                     oo.dtype), oo.shape)
-                        else:
-                            z = ns.reshape(z, oo.shape)
-                        cts.append(z)
-                    rows.append(f_vjp(unflatten(out_td, cts)))
-                per_arg = []
-                for a, (leaves, td) in enumerate(zip(in_leaves, in_tds)):
-                    jac_leaves = []
-                    for li, x in enumerate(leaves):
-                        x = _to_tensor(x, "input")
-                        r = [flatten(row[a])[0][li] for row in rows]
-                        jac_leaves.append(_stack_rows(r, o.shape, x.shape))
-                    per_arg.append(unflatten(td, jac_leaves))
-                per_out.append(tuple(per_arg) if multi else per_arg[0])
-            return unflatten(out_td, per_out)
+        # A composition of vjp/jvp calls: it counts no transform depth of its own.
+        def partial(*diff: Any) -> Any:
+            full = list(args)
+            for n, d in zip(nums, diff):
+                full[n] = d
+            return fun(*full)
+        diff = [args[n] for n in nums]
+        out, f_vjp = vjp(partial, *diff)
+        out_leaves, out_td = flatten(out)
+        in_leaves = [flatten(d)[0] for d in diff]
+        in_tds = [flatten(d)[1] for d in diff]
+        per_out = []
+        ns = namespace()
+        for k, o in enumerate(out_leaves):
+            rows = []
+            for i in range(o.size):
+                cts = []
+                for j, oo in enumerate(out_leaves):
+                    z = ns.zeros((oo.size,), dtype=oo.dtype, device=oo.device)
+                    if j == k:
+                        z = ns.reshape(ns.astype(ns.arange(oo.size, device=oo.device) == i,
+                                                 oo.dtype), oo.shape)
+                    else:
+                        z = ns.reshape(z, oo.shape)
+                    cts.append(z)
+                rows.append(f_vjp(unflatten(out_td, cts)))
+            per_arg = []
+            for a, (leaves, td) in enumerate(zip(in_leaves, in_tds)):
+                jac_leaves = []
+                for li, x in enumerate(leaves):
+                    x = _to_tensor(x, "input")
+                    r = [flatten(row[a])[0][li] for row in rows]
+                    jac_leaves.append(_stack_rows(r, o.shape, x.shape))
+                per_arg.append(unflatten(td, jac_leaves))
+            per_out.append(tuple(per_arg) if multi else per_arg[0])
+        return _settle(unflatten(out_td, per_out))
     return wrapped
 
 
@@ -357,58 +411,58 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 
     @functools.wraps(fun)
     def wrapped(*args: Any) -> Any:
-        with _depth():
-            ns = namespace()
-            diff = [args[n] for n in nums]
-            flat = [flatten(d) for d in diff]
-            all_in = [(a, li, _to_tensor(x, "input")) for a, (leaves, _) in enumerate(flat)
-                      for li, x in enumerate(leaves)]
+        # A composition of vjp/jvp calls: it counts no transform depth of its own.
+        ns = namespace()
+        diff = [args[n] for n in nums]
+        flat = [flatten(d) for d in diff]
+        all_in = [(a, li, _to_tensor(x, "input")) for a, (leaves, _) in enumerate(flat)
+                  for li, x in enumerate(leaves)]
 
-            def partial(*d: Any) -> Any:
-                full = list(args)
-                for n, v in zip(nums, d):
-                    full[n] = v
-                return fun(*full)
+        def partial(*d: Any) -> Any:
+            full = list(args)
+            for n, v in zip(nums, d):
+                full[n] = v
+            return fun(*full)
 
-            cols: dict = {}
-            out_leaves = out_td = None
-            for a, li, x in all_in:
-                cols[(a, li)] = []
-                for j in range(x.size):
-                    tangents = []
-                    for b, (leaves, td) in enumerate(flat):
-                        tl = []
-                        for lj, y in enumerate(leaves):
-                            y = _to_tensor(y, "input")
-                            if (b, lj) == (a, li):
-                                e = ns.reshape(ns.astype(ns.arange(y.size, device=y.device) == j,
-                                                         y.dtype), y.shape)
-                            else:
-                                e = ns.zeros(y.shape, dtype=y.dtype, device=y.device)
-                            tl.append(e)
-                        tangents.append(unflatten(td, tl))
-                    out, tan = jvp(partial, tuple(diff), tuple(tangents))
-                    out_leaves, out_td = flatten(out)
-                    cols[(a, li)].append(flatten(tan)[0])
-            if out_leaves is None:
-                out_leaves, out_td = flatten(fun(*args))
-                out_leaves = [_to_tensor(o, "output") for o in out_leaves]
-            per_out = []
-            for k, o in enumerate(out_leaves):
-                per_arg = []
-                for a, (leaves, td) in enumerate(flat):
-                    jl = []
-                    for li, x in enumerate(leaves):
-                        x = _to_tensor(x, "input")
-                        c = [col[k] for col in cols[(a, li)]]
-                        if c:
-                            m = ns.stack([ns.reshape(v, (o.size,)) for v in c], axis=-1)
-                            jl.append(ns.reshape(m, o.shape + x.shape))
+        cols: dict = {}
+        out_leaves = out_td = None
+        for a, li, x in all_in:
+            cols[(a, li)] = []
+            for j in range(x.size):
+                tangents = []
+                for b, (leaves, td) in enumerate(flat):
+                    tl = []
+                    for lj, y in enumerate(leaves):
+                        y = _to_tensor(y, "input")
+                        if (b, lj) == (a, li):
+                            e = ns.reshape(ns.astype(ns.arange(y.size, device=y.device) == j,
+                                                     y.dtype), y.shape)
                         else:
-                            jl.append(ns.zeros(o.shape + x.shape, dtype=o.dtype))
-                    per_arg.append(unflatten(td, jl))
-                per_out.append(tuple(per_arg) if multi else per_arg[0])
-            return unflatten(out_td, per_out)
+                            e = ns.zeros(y.shape, dtype=y.dtype, device=y.device)
+                        tl.append(e)
+                    tangents.append(unflatten(td, tl))
+                out, tan = jvp(partial, tuple(diff), tuple(tangents))
+                out_leaves, out_td = flatten(out)
+                cols[(a, li)].append(flatten(tan)[0])
+        if out_leaves is None:
+            out_leaves, out_td = flatten(fun(*args))
+            out_leaves = [_to_tensor(o, "output") for o in out_leaves]
+        per_out = []
+        for k, o in enumerate(out_leaves):
+            per_arg = []
+            for a, (leaves, td) in enumerate(flat):
+                jl = []
+                for li, x in enumerate(leaves):
+                    x = _to_tensor(x, "input")
+                    c = [col[k] for col in cols[(a, li)]]
+                    if c:
+                        m = ns.stack([ns.reshape(v, (o.size,)) for v in c], axis=-1)
+                        jl.append(ns.reshape(m, o.shape + x.shape))
+                    else:
+                        jl.append(ns.zeros(o.shape + x.shape, dtype=o.dtype))
+                per_arg.append(unflatten(td, jl))
+            per_out.append(tuple(per_arg) if multi else per_arg[0])
+        return _settle(unflatten(out_td, per_out))
     return wrapped
 
 
@@ -486,14 +540,10 @@ class custom_vjp:
         self.fwd, self.bwd = fwd, bwd
         fun_name = getattr(self.fun, "__name__", "custom_vjp")
 
-        def forward(xp: Any, *raw: Any, _res: list) -> Any:
-            args = [_wrap_raw(r) for r in raw]
-            with no_grad():
-                out, res = fwd(*args)
-            _res.append(res)
-            return _unwrap(out)
+        def forward(xp: Any, *raw: Any, _res: list, _out: Any) -> Any:
+            return _unwrap(_out)
 
-        def vjp_rule(xp: Any, g: Any, out: Any, *raw: Any, _res: list) -> tuple:
+        def vjp_rule(xp: Any, g: Any, out: Any, *raw: Any, _res: list, _out: Any) -> tuple:
             tensor_mode = xp is namespace()
             gt = g if tensor_mode else _wrap_raw(g)
             with set_grad_enabled(tensor_mode):
@@ -512,7 +562,12 @@ class custom_vjp:
     def __call__(self, *args: Any) -> Any:
         if self._op is None:
             return self.fun(*args)
-        return apply(self._op, args, {"_res": []})
+        # fwd runs on the Tensors themselves: residuals stay connected to the inputs, so
+        # differentiating bwd (second order) differentiates through them too.
+        with set_grad_enabled(is_grad_enabled() or any(
+                isinstance(a, Tensor) and a._tan is not None for a in args)):
+            out, res = self.fwd(*[_wrap_raw(a) for a in args])
+        return apply(self._op, args, {"_res": [res], "_out": out})
 
 
 class custom_jvp:

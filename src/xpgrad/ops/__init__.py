@@ -1,7 +1,9 @@
 """Op definitions, one file per family; importing this package registers them all."""
 
+from ..backends import install_kernels
 from ..core.registry import complete_all
 from . import creation, elementwise, indexing, linalg, manipulation, methods, nn, reduction  # noqa: F401
 
 methods.install()
 complete_all()
+install_kernels()  # backends registered their kernels before the ops existed

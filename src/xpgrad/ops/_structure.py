@@ -3,6 +3,7 @@
 * :func:`unary` — ``f(x)`` elementwise with derivative ``f'(x)``: VJP ``g·f'``, JVP ``t·f'``.
 * :func:`zero_derivative` — piecewise-constant results (floor, sign, comparisons):
   not differentiable; the output never requires grad.
+* :func:`call` — apply another op inside a rule, in either mode.
 
 Sample-input specs used across the op files live here too.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..core.device import backend_of
 from ..core.registry import Op, Sample
+from ..core.tensor import Tensor
 
-__all__ = ["unary", "S", "randn", "pos", "uniform", "ints", "bools"]
+__all__ = ["unary", "call", "S", "randn", "pos", "uniform", "ints", "bools"]
 
 
 def unary(op: Op, deriv: Callable[..., Any]) -> Op:
@@ -22,6 +25,14 @@ def unary(op: Op, deriv: Callable[..., Any]) -> Op:
     op.defvjp(lambda xp, g, out, x: g * deriv(xp, out, x))
     op.defjvp(lambda xp, t, out, x: t * deriv(xp, out, x))
     return op
+
+
+def call(op: Op, xp: Any, *args: Any, **params: Any) -> Any:
+    """``op`` applied inside a rule: recorded on Tensors (``xp = xpgrad``), else its backend's kernel."""
+    if any(isinstance(a, Tensor) for a in args):
+        return op(*args, **params)
+    b = backend_of(next(a for a in args if hasattr(a, "__array_namespace__")))
+    return op.kernels.get(b, op.forward)(xp, *args, **params)
 
 
 S = Sample

@@ -93,7 +93,7 @@ def _setitem(self: Tensor, key: Any, value: Any) -> None:
     raw = value.data if isinstance(value, Tensor) else value
     try:
         if self._b.mutable:
-            self.data[I.raw_key(key)] = raw
+            I._put(self._b.xp, self.data, key, raw)
         else:
             self.data = I.setitem(self, value, key=key).data
     except Exception as exc:

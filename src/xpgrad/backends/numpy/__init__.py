@@ -1,6 +1,7 @@
 """The NumPy backend: the default ``cpu`` device.
 
-Its namespace is ``array_api_compat.numpy``, NumPy seen through the Array API.
+Its namespace is ``array_api_compat.numpy``, NumPy seen through the Array API,
+and it brings NumPy kernels for ops whose generic Array API forward is slow.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import array_api_compat.numpy as xp_numpy
 import numpy as np
 
 from ...core.device import Backend, register_backend
+from ...core.tensor import Tensor
+from .. import register_kernel
 
 __all__ = ["NumpyBackend", "register"]
 
@@ -28,5 +31,27 @@ class NumpyBackend(Backend):
         return np.asarray(x)
 
 
+def _raw_key(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
+    return key.data if isinstance(key, Tensor) else key
+
+
+def scatter_add(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
+    """``scatter_add`` in O(m + n): ``np.add.at`` accumulates repeated indices."""
+    out = np.array(z, copy=True)
+    np.add.at(out, _raw_key(key), g)
+    return out
+
+
+def einsum(xp: Any, *operands: Any, subscripts: str) -> Any:
+    """``einsum`` by ``np.einsum`` (contraction order optimised for three or more operands)."""
+    out = np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+    return np.array(out, copy=True) if np.may_share_memory(out, operands[0]) else out
+
+
 def register() -> NumpyBackend:
-    return register_backend(NumpyBackend("cpu", xp_numpy, (np.ndarray,)), default=True)
+    b = register_backend(NumpyBackend("cpu", xp_numpy, (np.ndarray,)), default=True)
+    register_kernel("scatter_add", b, scatter_add)
+    register_kernel("einsum", b, einsum)
+    return b
