@@ -1,4 +1,10 @@
-"""Shared timing helper: median of repeats after warm-up, single-threaded BLAS."""
+"""Shared timing helpers: medians of repeats after warm-up, single-threaded BLAS.
+
+Candidates are timed round-robin, batch by batch, so that all of them see the
+same machine conditions (this matters on shared or virtualised machines,
+where the speed drifts over seconds); ratios of their medians are what the
+benchmarks report.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,17 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 
-def median_time(fn: Callable[[], object], *, number: int = 1000, repeats: int = 15,
-                warmup: int = 3) -> float:
-    """Median seconds per call of ``fn`` over ``repeats`` batches of ``number`` calls."""
-    for _ in range(warmup):
-        for _ in range(number):
+def compare(fns: dict[str, Callable[[], object]], *, number: int = 1000, repeats: int = 25,
+            warmup: int = 3) -> dict[str, float]:
+    """Median seconds per call of each function, measured in interleaved batches of ``number`` calls."""
+    for fn in fns.values():
+        for _ in range(warmup * number):
             fn()
-    times = []
+    samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / number)
+    return {k: statistics.median(v) for k, v in samples.items()}

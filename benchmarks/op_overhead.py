@@ -14,7 +14,7 @@ import _timing  # noqa: F401  (sets single-threaded BLAS before NumPy loads)
 import numpy as np
 
 import xpgrad as xg
-from _timing import median_time
+from _timing import compare
 
 
 def main() -> None:
@@ -37,19 +37,19 @@ def main() -> None:
     xpgrad_step()
     assert np.allclose(x.grad.numpy(), numpy_step()), "gradients disagree"
 
-    t_np = median_time(numpy_step, number=2000)
-    t_xg = median_time(xpgrad_step, number=2000)
-
     def forward_only() -> None:
         (x * 2 + 1).sum()
 
     def forward_no_grad() -> None:
         with xg.no_grad():
             (x * 2 + 1).sum()
-    t_fwd = median_time(forward_only, number=2000)
-    t_ng = median_time(forward_no_grad, number=2000)
 
-    print("y = (x * 2 + 1).sum(); y.backward()   x: 4 float32, single thread, median of 15x2000")
+    t = compare({"numpy": numpy_step, "xpgrad": xpgrad_step, "fwd": forward_only,
+                 "no_grad": forward_no_grad}, number=2000)
+    t_np, t_xg, t_fwd, t_ng = t["numpy"], t["xpgrad"], t["fwd"], t["no_grad"]
+
+    print("y = (x * 2 + 1).sum(); y.backward()   x: 4 float32, single thread")
+    print("median of 25 interleaved batches of 2000 calls each")
     print(f"  hand-written NumPy forward+backward  {t_np * 1e6:8.2f} us")
     print(f"  xpgrad forward+backward              {t_xg * 1e6:8.2f} us   ratio {t_xg / t_np:5.2f}x"
           f"   (target <= 5x)")

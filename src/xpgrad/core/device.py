@@ -32,9 +32,11 @@ class Backend:
     """
 
     def __init__(self, device: str, xp: Any, array_types: tuple[type, ...], *,
-                 native_device: Any = None, mutable: bool = True) -> None:
+                 native_device: Any = None, mutable: bool = True, base_xp: Any = None) -> None:
         self.device = device
         self.xp = xp
+        # The library namespace ``xp`` extends, if any: what array_api_compat reports for our arrays.
+        self.base_xp = base_xp
         self.array_types = array_types
         self.native_device = native_device
         self.mutable = mutable  # arrays support __setitem__ / in-place operators
@@ -174,7 +176,7 @@ def backend_of(x: Any) -> Backend:
     except TypeError:
         raise DeviceError(f"{type(x).__name__} is not an array of any Array API library") from None
     for b in _BY_DEVICE.values():  # e.g. a NumPy scalar: the registered NumPy backend owns it
-        if b.xp is xp:
+        if b.xp is xp or b.base_xp is xp:
             return b
     dev = array_api_compat.device(x)
     key = (id(xp), str(dev))

@@ -435,6 +435,15 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
     (an outer transform is running, or the walked graph touches tensors that
     require grad beyond ``inputs``).
     """
+    if (inputs is None and not create_graph and len(roots) == 1
+            and (cotangents is None or cotangents[0] is None)):
+        r = roots[0]
+        e = r._edge if isinstance(r, Tensor) else None
+        if e is not None and e[0].n_out == 1 and not r.data.shape:  # the usual loss.backward()
+            node = e[0]
+            _walk_plain({node: r._b.ones_like(r.data)}, _consumer_counts([node]), [node],
+                        bool(retain_graph))
+            return None
     if cotangents is None:
         cotangents = [None] * len(roots)
     grads: dict = {}
@@ -461,22 +470,8 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
         _accum(grads, node, idx, c)
         root_nodes.append(node)
 
-    # Count each node's consumers inside the walked graph (Kahn's algorithm, no recursion).
-    deps: dict = {}
-    seen = set(root_nodes)
-    stack = list(seen)
-    while stack:
-        for e in stack.pop().edges:
-            if e is not None:
-                p = e[0]
-                if p in deps:
-                    deps[p] += 1
-                else:
-                    deps[p] = 1
-                    if p not in seen:
-                        seen.add(p)
-                        stack.append(p)
-    ready = [n for n in seen if n not in deps]
+    deps = _consumer_counts(root_nodes)
+    ready = [n for n in set(root_nodes) if n not in deps]
 
     if inputs is None and not create_graph:
         for k, v in grads.items():
@@ -556,15 +551,39 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
     return out
 
 
+def _consumer_counts(root_nodes: list) -> dict:
+    """How many consumers each node has inside the walked graph (Kahn's algorithm, no recursion).
+
+    A node is processed once all its consumers are done; roots have none.
+    """
+    deps: dict = {}
+    stack = list(root_nodes)
+    while stack:
+        for e in stack.pop().edges:
+            if e is not None:
+                p = e[0]
+                if p in deps:
+                    deps[p] += 1
+                else:
+                    deps[p] = 1
+                    stack.append(p)
+    return deps
+
+
 def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
-    """First-order backward into leaves' ``.grad``: rules on raw arrays, nothing recorded."""
+    """First-order backward into leaves' ``.grad``: rules on raw arrays, nothing recorded.
+
+    The hot loop of training: accumulation and release are inlined on purpose.
+    """
     st = state
     prev = st.grad_enabled
     st.grad_enabled = False
+    pop = grads.pop
+    get = grads.get
     try:
         while ready:
             node = ready.pop()
-            g = grads.pop(node, None)
+            g = pop(node, None)
             if type(node) is Leaf:
                 if g is not None:
                     if node.hooks:
@@ -587,17 +606,17 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
                 g = _apply_hooks(node, g, False, node.b)
             if _EPOCH[0] > node.epoch:
                 node.check_versions()
-            if node.n_out > 1:
-                g = tuple(g)
             op = node.op
             vjps = op.vjps
-            if vjps is not None and len(vjps) == len(edges):
+            if node.n_out == 1 and vjps is not None and len(vjps) == len(edges):
                 b = node.b
                 xp = b.xp
                 raw = node.raw
                 out = node.out
                 params = node.params
-                for i, e in enumerate(edges):
+                i = -1
+                for e in edges:
+                    i += 1
                     if e is None:
                         continue
                     rule = vjps[i]
@@ -609,13 +628,21 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
                     r = raw[i]
                     if getattr(ct, "shape", None) != r.shape or ct.dtype != r.dtype:
                         ct = _fit_cotangent(op, i, ct, r, xp, b, False)
-                    _accum(grads, e[0], e[1], ct)
+                    p = e[0]
+                    if p.n_out == 1:
+                        old = get(p)
+                        grads[p] = ct if old is None else old + ct
+                    else:
+                        _accum(grads, p, e[1], ct)
             else:
+                if node.n_out > 1:
+                    g = tuple(g)
                 for e, ct in zip(edges, _input_cotangents(node, g, False, None)):
                     if ct is not None:
                         _accum(grads, e[0], e[1], ct)
             if not retain:
-                _free(node)
+                node.raw = node.args = node.out = node.out_tan = None
+                node.freed = True
     finally:
         st.grad_enabled = prev
 

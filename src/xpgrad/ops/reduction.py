@@ -34,7 +34,7 @@ def _axes(axis, ndim):
 
 def _keep(xp, g, x, axis, keepdims):
     """``g`` with the reduced axes restored as size-1 axes."""
-    if keepdims or x.ndim == 0:
+    if keepdims or x.ndim == 0 or (axis is None and g.ndim == 0):  # a 0-d g broadcasts as it is
         return g
     shape = list(x.shape)
     for a in _axes(axis, x.ndim):
