@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .registry import ZERO
-from .tape import _unbroadcast, backward, set_grad_enabled
+from .tape import backward, set_grad_enabled, unbroadcast
 from .tensor import Tensor, namespace
 
 
@@ -109,7 +109,7 @@ def jvp_from_vjp(op: Any) -> Callable:
                 if c is None or t is ZERO or t is None:
                     continue
                 if c.shape != t.shape:
-                    c = _unbroadcast(ns, c, t.shape)
+                    c = unbroadcast(ns, c, t.shape)
                 term = ns.sum(c * t)
                 s = term if s is None else s + term
             if s is None or s._edge is None:

@@ -31,7 +31,7 @@ from .errors import (
 from .tensor import _NAMESPACE, Leaf, Tensor
 from .zero import ZERO
 
-__all__ = ["Node", "apply", "backward", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Node", "apply", "backward", "unbroadcast", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "state"]
 
 
@@ -336,7 +336,7 @@ def _out_tensor(node: Node, b: Any) -> Any:
     return tuple(res)
 
 
-def _unbroadcast(xp: Any, ct: Any, shape: tuple) -> Any:
+def unbroadcast(xp: Any, ct: Any, shape: tuple) -> Any:
     """Sum a cotangent back to an input's shape (broadcasting is undone here, once)."""
     extra = len(ct.shape) - len(shape)
     axes = tuple(range(extra)) + tuple(
@@ -360,7 +360,7 @@ def _fit_cotangent(op: Any, i: int, ct: Any, r: Any, xp: Any, b: Any, tensor_mod
             raise BackwardError(
                 f"the VJP rule of '{op.name}' returned a cotangent of shape {tuple(cshape)} for "
                 f"input {i} of shape {tuple(shape)}")
-        ct = _unbroadcast(xp, ct, tuple(shape))
+        ct = unbroadcast(xp, ct, tuple(shape))
     if ct.dtype != r.dtype and b.is_floating(r.dtype):
         ct = xp.astype(ct, r.dtype)
     return ct

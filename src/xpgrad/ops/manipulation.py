@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..core.errors import ShapeError
 from ..core.registry import ZERO, Op, defop
+from ..core.tape import unbroadcast
 from ._structure import S, randn
 
 
@@ -103,16 +104,7 @@ def broadcast_to(xp, x, /, shape):
     return xp.broadcast_to(x, tuple(shape))
 
 
-def _unbroadcast(xp, g, shape):
-    extra = g.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(i + extra for i, s in enumerate(shape)
-                                       if s == 1 and g.shape[i + extra] != 1)
-    if axes:
-        g = xp.sum(g, axis=axes, keepdims=True)
-    return xp.reshape(g, tuple(shape))
-
-
-broadcast_to.defvjp(lambda xp, g, out, x, shape: _unbroadcast(xp, g, x.shape)).deflinear()
+broadcast_to.defvjp(lambda xp, g, out, x, shape: unbroadcast(xp, g, x.shape)).deflinear()
 
 
 # ---------------------------------------------------------------- joining
