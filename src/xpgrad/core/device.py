@@ -17,7 +17,8 @@ from typing import Any
 
 from .errors import DeviceError
 
-__all__ = ["Backend", "register_backend", "backend_of", "get_backend", "devices", "default_backend"]
+__all__ = ["Backend", "register_backend", "register_loader", "on_register", "backend_of", "get_backend",
+           "devices", "default_backend"]
 
 
 _FLOATING = ("real floating", "complex floating")
@@ -32,8 +33,11 @@ class Backend:
     """
 
     def __init__(self, device: str, xp: Any, array_types: tuple[type, ...], *,
-                 native_device: Any = None, mutable: bool = True, base_xp: Any = None) -> None:
+                 native_device: Any = None, mutable: bool = True, base_xp: Any = None,
+                 family: str | None = None, profile: Any = None) -> None:
         self.device = device
+        self.family = family or device.split(":", 1)[0]  # "cpu", "opencl", "cuda", "fpga", ...
+        self.profile = profile  # the device profile the cost model reads (see xpgrad.dispatch)
         self.xp = xp
         # The library namespace ``xp`` extends, if any: what array_api_compat reports for our arrays.
         self.base_xp = base_xp
@@ -57,6 +61,10 @@ class Backend:
         if copy is not None:
             kw["copy"] = copy
         return self.wrap(self.xp.asarray(obj, dtype=dtype, **kw))
+
+    def owns(self, x: Any) -> bool:
+        """Whether array ``x`` lives on this device (for array types several devices share)."""
+        return True
 
     def wrap(self, x: Any) -> Any:
         """Normalise what the namespace returned (e.g. NumPy scalars) to an array."""
@@ -114,17 +122,40 @@ _BY_TYPE: dict[type, Backend] = {}
 _FOREIGN: dict[tuple[int, str], Backend] = {}
 _FOREIGN_BY_DEVICE: dict[str, Backend] = {}  # namespaces met through their arrays, not listed in devices()
 _DEFAULT: list[Backend] = []
+_SHARED: dict[type, list[Backend]] = {}
 # Device prefixes whose backends load lazily (plugins register a loader here).
 _LOADERS: dict[str, Callable[[], None]] = {}
+# Called with every backend as it registers (kernels of its family get attached this way).
+_ON_REGISTER: list[Callable[[Backend], None]] = []
+
+
+def on_register(hook: Callable[[Backend], None]) -> None:
+    """Call ``hook(backend)`` for every backend registered from now on, and for those already there."""
+    _ON_REGISTER.append(hook)
+    for b in list(_BY_DEVICE.values()):
+        hook(b)
+
+
+def register_loader(prefix: str, loader: Callable[[], None]) -> None:
+    """Load the backends of device family ``prefix`` (``"opencl"``) on first use of one of its devices."""
+    _LOADERS[prefix] = loader
 
 
 def register_backend(backend: Backend, *, default: bool = False) -> Backend:
-    """Make ``backend`` reachable by its device string and by its array types."""
+    """Make ``backend`` reachable by its device string and by its array types.
+
+    Backends of a family that several devices share (``opencl:0``, ``opencl:1``)
+    may share array types; an array then finds its backend through
+    ``backend.owns(array)`` (see :func:`backend_of`).
+    """
     _BY_DEVICE[backend.device] = backend
     for t in backend.array_types:
         _BY_TYPE.setdefault(t, backend)
+        _SHARED.setdefault(t, []).append(backend)
     if default or not _DEFAULT:
         _DEFAULT[:] = [backend]
+    for hook in _ON_REGISTER:
+        hook(backend)
     return backend
 
 
@@ -166,9 +197,17 @@ def get_backend(device: Any = None) -> Backend:
 def backend_of(x: Any) -> Backend:
     """The backend that owns array ``x``; arrays of unknown Array API libraries get one on first sight."""
     try:
-        return _BY_TYPE[type(x)]
+        b = _BY_TYPE[type(x)]
     except KeyError:
         pass
+    else:
+        shared = _SHARED[type(x)]
+        if len(shared) == 1:
+            return b
+        for c in shared:  # one array type, several devices: ask each
+            if c.owns(x):
+                return c
+        return b
     import array_api_compat
 
     try:

@@ -193,14 +193,10 @@ def cumulative_sum(xp, x, /, *, axis=None, dtype=None, include_initial=False):
     return xp.cumulative_sum(x, axis=axis, dtype=dtype, include_initial=include_initial)
 
 
-def _flip(a, axis):
-    return a[(slice(None),) * (axis % a.ndim) + (slice(None, None, -1),)]
-
-
 def _cumsum_vjp(xp, g, out, x, axis=None, dtype=None, include_initial=False):
     # y_k = Σ_{j≤k} x_j  ⇒  x̄_i = Σ_{k≥i} ȳ_k: a reversed cumulative sum
     ax = 0 if axis is None else axis % x.ndim
-    r = _flip(xp.cumulative_sum(_flip(g, ax), axis=ax), ax)
+    r = xp.flip(xp.cumulative_sum(xp.flip(g, axis=ax), axis=ax), axis=ax)
     return r[(slice(None),) * ax + (slice(1, None),)] if include_initial else r
 
 
