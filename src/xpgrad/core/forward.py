@@ -98,7 +98,7 @@ def propagate(op: Any, args: tuple, params: dict, results: tuple, node: Any) -> 
         if all(t is None for t in tans):
             continue
         prims = [strip(a, level) for a in args]
-        out = results[0] if n_out == 1 and not _is_multi(node, results) else results
+        out = results[0] if n_out == 1 else results
         if op.jvps is not None:
             total: Any = None
             for i, t in enumerate(tans):
@@ -132,7 +132,3 @@ def propagate(op: Any, args: tuple, params: dict, results: tuple, node: Any) -> 
     if node is not None:
         node.out_tan = results[0]._tan if n_out == 1 and node.n_out == 1 else \
             tuple(r._tan for r in results)
-
-
-def _is_multi(node: Any, results: tuple) -> bool:
-    return node is not None and node.n_out > 1

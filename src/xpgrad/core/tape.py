@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import (
@@ -784,14 +784,3 @@ def snapshot(t: Tensor) -> Tensor:
     s._tan = t._tan
     s._vc = t._vc
     return s
-
-
-def iter_tensors(tree: Any) -> Iterable[Tensor]:
-    if isinstance(tree, Tensor):
-        yield tree
-    elif isinstance(tree, (list, tuple)):
-        for x in tree:
-            yield from iter_tensors(x)
-    elif isinstance(tree, dict):
-        for x in tree.values():
-            yield from iter_tensors(x)
