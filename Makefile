@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Devices the tests must find usable (a missing one fails instead of skipping its tests).
+XPGRAD_REQUIRE_DEVICES ?= cpu,opencl:0,fpga:0
+export XPGRAD_REQUIRE_DEVICES
 
 .PHONY: demo test lint install bench clean
 

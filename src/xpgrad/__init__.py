@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys as _sys
 
-from .backends import numpy as _numpy_backend
 from .core import tensor as _tensor
 from .core.device import devices, get_backend
 from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
@@ -26,9 +25,14 @@ from .core.registry import Sample, defop, get_op
 from .core.registry import ops as registered_ops
 from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.tensor import Tensor
+from .plugins import manager as _plugins
 
-# Order matters below: the default backend and the namespace exist before any op is defined.
-_numpy_backend.register()
+__version__ = "0.1.0"
+__array_api_version__ = "2024.12"
+
+# Order matters below: the default backend and the namespace exist before any op is defined,
+# and plugins' ops and kernels come after the built-in ops.
+_plugins.start()  # the built-in NumPy plugin registers the default `cpu` device
 _tensor._NAMESPACE[0] = _sys.modules[__name__]
 
 from . import ops as _ops  # noqa: E402,F401,I001  (registers every op)
@@ -37,9 +41,6 @@ from ._namespace import *  # noqa: E402,F401,F403,I001
 from ._namespace import __all__ as _ns_all  # noqa: E402,I001
 from .core.transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,  # noqa: E402,I001
                               jacobian, jacrev, jvp, linearize, value_and_grad, vjp)
-
-__version__ = "0.1.0"
-__array_api_version__ = "2024.12"
 
 __all__ = [
     "Tensor", "defop", "get_op", "registered_ops", "Sample", "devices", "get_backend",
@@ -51,3 +52,6 @@ __all__ = [
     "BackwardError", "RegistryError",
     *_ns_all,
 ]
+
+# Other built-in backends (their devices load on first use) and third-party plugins; never raises.
+_plugins.finish()

@@ -155,7 +155,39 @@ def _xp_of(*xs: Any) -> Any:
 
 
 def isdtype(dtype: Any, kind: Any) -> bool:
-    return _default.isdtype(dtype, kind)
+    """Whether ``dtype`` (of any Array API library) is of ``kind`` ("real floating", ...)."""
+    return _namespace_of_dtype(dtype).isdtype(dtype, kind)
+
+
+def _namespace_of_dtype(dtype: Any) -> Any:
+    """The namespace a dtype object belongs to: NumPy's, a registered backend's, or its library's."""
+    import importlib
+    import sys
+    import warnings
+
+    candidates = [_default]
+    from .core.device import _BY_DEVICE, _FOREIGN_BY_DEVICE
+
+    candidates += [b.xp for b in (*_BY_DEVICE.values(), *_FOREIGN_BY_DEVICE.values())]
+    root = type(dtype).__module__.split(".")[0]
+    for name in (root, f"array_api_compat.{root}"):
+        mod = sys.modules.get(name)
+        if mod is None and name.startswith("array_api_compat."):
+            try:
+                mod = importlib.import_module(name)
+            except ImportError:
+                mod = None
+        if mod is not None and hasattr(mod, "isdtype"):
+            candidates.append(mod)
+    for xp in candidates:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                xp.isdtype(dtype, "numeric")
+            return xp
+        except (TypeError, ValueError):
+            continue
+    raise TypeError(f"{dtype!r} is not a dtype of any Array API library in use")
 
 
 def result_type(*arrays_and_dtypes: Any) -> Any:

@@ -136,12 +136,18 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
     """
     xg = _xg()
     args = list(args)
+    # Python numbers and lists become tensors on the device of the other arguments.
+    device = next((a.device for a in args if isinstance(a, Tensor)), None)
     for i, a in enumerate(args):
-        if isinstance(a, (float, list)) or (hasattr(a, "__array_namespace__") and not isinstance(a, Tensor)):
+        if isinstance(a, (float, list)):
+            args[i] = xg.asarray(a, device=device)
+        elif hasattr(a, "__array_namespace__") and not isinstance(a, Tensor):
             args[i] = xg.asarray(a)
-        if isinstance(args[i], Tensor) and args[i]._b.is_floating(args[i].dtype) \
-                and not _is_complex(args[i]) and args[i].dtype != xg.float64:
-            args[i] = xg.astype(args[i].detach(), xg.float64)
+        a = args[i]
+        if isinstance(a, Tensor) and a._b.is_floating(a.dtype) and not _is_complex(a):
+            f64 = a._b.dtype("float64")  # this library's float64, not NumPy's
+            if a.dtype != f64:
+                args[i] = xg.astype(a.detach(), f64)
     pos = _diff_positions(args)
     if not pos:
         raise ValueError("check_grads: no floating-point Tensor argument to differentiate")
@@ -187,6 +193,9 @@ def materialize(sample: Sample, *, dtype: Any = None, device: Any = None,
     rng = rng or np.random.default_rng(0)
     dtype = dtype or xg.float64
 
+    def param(v: Any) -> Any:  # "@device" in a sample's params stands for the device under test
+        return (device or "cpu") if isinstance(v, str) and v == "@device" else v
+
     def make(spec: Any) -> Any:
         if isinstance(spec, tuple) and spec and isinstance(spec[0], str):
             kind, shape = spec[0], spec[1]
@@ -213,7 +222,7 @@ def materialize(sample: Sample, *, dtype: Any = None, device: Any = None,
         if isinstance(spec, list) and spec and isinstance(spec[0], tuple):
             return [make(s) for s in spec]
         return spec
-    return [make(a) for a in sample.args], dict(sample.params)
+    return [make(a) for a in sample.args], {k: param(v) for k, v in sample.params.items()}
 
 
 def op_fn(op: Op, sample: Sample) -> Callable:

@@ -136,8 +136,14 @@ def on_register(hook: Callable[[Backend], None]) -> None:
         hook(b)
 
 
-def register_loader(prefix: str, loader: Callable[[], None]) -> None:
-    """Load the backends of device family ``prefix`` (``"opencl"``) on first use of one of its devices."""
+def register_loader(prefix: str, loader: Callable[[], str | None]) -> None:
+    """Load the backends of device family ``prefix`` (``"opencl"``) on first use of one of its devices.
+
+    ``loader()`` registers the family's backends; it may be called again and must then
+    return at once. It raises :class:`DeviceError` when the family cannot be used here
+    (its library is missing, no device works), and may return a note, such as the
+    devices it found unusable and why, that errors about this family quote.
+    """
     _LOADERS[prefix] = loader
 
 
@@ -166,7 +172,12 @@ def default_backend() -> Backend:
 
 
 def devices() -> list[str]:
-    """Every device string usable here, e.g. ``['cpu']``."""
+    """Every device string usable here, e.g. ``['cpu', 'opencl:0']``: loads every device family first."""
+    for loader in list(_LOADERS.values()):
+        try:
+            loader()
+        except DeviceError:  # a family that cannot be used here simply has no devices
+            pass
     return list(_BY_DEVICE)
 
 
@@ -185,13 +196,24 @@ def get_backend(device: Any = None) -> Backend:
         return _FOREIGN_BY_DEVICE[key]
     prefix = key.split(":", 1)[0]
     loader = _LOADERS.get(prefix)
+    note = None
     if loader is not None:
-        loader()
+        try:
+            note = loader()
+        except DeviceError as exc:  # the family's library is missing, or none of its devices works
+            raise DeviceError(f"device {key!r} is not available: {exc}") from None
         if key in _BY_DEVICE:
             return _BY_DEVICE[key]
+    family = [d for d, b in _BY_DEVICE.items() if b.family == prefix]
+    if family or loader is not None:
+        raise DeviceError(
+            f"no device {key!r}: the {prefix!r} family has {len(family)} device(s) here: "
+            f"{', '.join(family) or 'none'}" + (f" ({note})" if note else ""))
+    families = sorted({b.family for b in _BY_DEVICE.values()} | set(_LOADERS))
     raise DeviceError(
-        f"unknown device {key!r}; devices available here: {', '.join(devices()) or 'none'}. "
-        "Device strings look like 'cpu', 'opencl:0', 'cuda:0', 'fpga:0'.")
+        f"unknown device {key!r}: no device family {prefix!r} is installed; known families: "
+        f"{', '.join(families) or 'none'}; devices available here: {', '.join(devices()) or 'none'}. "
+        "Device strings look like 'cpu', 'opencl:0', 'cuda:0', 'fpga:0'; a plugin package may add others.")
 
 
 def backend_of(x: Any) -> Backend:

@@ -49,7 +49,8 @@ class Sample:
     Arrays given as ``("randn", shape)`` / ``("rand", shape, lo, hi)`` /
     ``("int", shape, lo, hi)`` / ``("bool", shape)`` are drawn by the test
     harness from a seeded generator; ``("pos", shape)`` draws from (0.5, 2) and
-    ``("values", nested_list)`` gives fixed numbers (ties, zeros, extremes).
+    ``("values", nested_list)`` gives fixed numbers (ties, zeros, extremes). A param
+    ``"@device"`` stands for the device the sample runs on.
     """
 
     __slots__ = ("args", "params", "grad", "note")

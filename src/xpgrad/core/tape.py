@@ -352,8 +352,11 @@ def _fit_cotangent(op: Any, i: int, ct: Any, r: Any, xp: Any, b: Any, tensor_mod
     """Give a rule's cotangent for input ``i`` that input's shape (undoing broadcasting) and dtype."""
     shape = r.shape
     cshape = getattr(ct, "shape", None)
-    if cshape is None:  # a Python scalar from a rule: an array of the input's dtype
-        kw = {"device": b.device} if tensor_mode else {}
+    if cshape is None:  # a Python scalar from a rule: an array of the input's dtype, on its device
+        if tensor_mode:
+            kw = {"device": b.device}
+        else:
+            kw = {} if b.native_device is None else {"device": b.native_device}
         return xp.full(tuple(shape), ct, dtype=r.dtype, **kw)
     if cshape != shape and tuple(cshape) != tuple(shape):
         if not op.broadcasting:

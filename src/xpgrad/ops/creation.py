@@ -16,7 +16,9 @@ def _to_device(xp, x, /, *, src, dst):
 _to_device.out_backend = lambda params: get_backend(params["dst"])
 _to_device.defvjp(lambda xp, g, out, x, src, dst: _move(xp, g, dst, src))
 _to_device.defjvp(lambda xp, t, out, x, src, dst: _move(xp, t, src, dst))
-_to_device.defsamples(S((randn(3, 2),), {"src": "cpu", "dst": "cpu"}))
+# "@device" is the device under test: a move to the same device, and a round trip through the host.
+_to_device.defsamples(S((randn(3, 2),), {"src": "@device", "dst": "@device"}),
+                      S((randn(3, 2),), {"src": "@device", "dst": "cpu"}))
 
 
 def _move(xp, a, src, dst):

@@ -7,6 +7,8 @@ split the gradient evenly between tied operands.
 
 from __future__ import annotations
 
+import math
+
 from ..core.registry import defop
 from ._structure import S, bools, ints, pos, randn, unary, uniform
 
@@ -86,6 +88,8 @@ unary(reciprocal, lambda xp, out, x: -out * out)
 
 
 def _xlogy(xp, out, x):
+    if isinstance(x, (int, float)):  # a Python-number base: its log is a number, no array needed
+        return out * (math.log(x) if x > 0 else (0.0 if x == 0 else math.nan))
     safe = xp.where(x == 0, xp.ones_like(x), x)
     return xp.where(x == 0, xp.zeros_like(out * safe), out * xp.log(safe))
 

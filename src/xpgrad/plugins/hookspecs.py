@@ -38,12 +38,19 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 class BackendFamily:
     """A family of devices (``opencl:0``, ``opencl:1``...) and how to discover them.
 
-    ``load()`` is called on first use of a device string with this ``prefix``
-    (or by ``xpgrad.devices()``), not at import, so that a heavy driver library
-    costs nothing until it is needed. It returns the usable devices as
-    :class:`~xpgrad.core.device.Backend` objects, in index order, and raises
-    ``ImportError`` when its library is not installed; the host then tells the
-    user to install ``install_hint``.
+    ``load()`` is called once, on first use of a device string with this
+    ``prefix`` (or by ``xpgrad.devices()``), not at import, so that a heavy
+    driver library costs nothing until it is needed. It returns the usable
+    devices as :class:`~xpgrad.core.device.Backend` objects of this family, in
+    index order (the host registers them), and raises ``ImportError`` when its
+    library is not installed; the host then tells the user to install
+    ``install_hint``. When the library imports but a device cannot be used
+    (no driver, no card), ``load()`` leaves it out and appends
+    ``(device, why)`` to ``unusable``; errors and ``python -m xpgrad info``
+    quote the reason.
+
+    >>> BackendFamily("mychip", load_my_chip, description="My accelerator",
+    ...               install_hint="pip install my-chip-xpgrad")          # doctest: +SKIP
     """
 
     prefix: str
@@ -61,6 +68,11 @@ class Kernel:
     rule and must return what it returns, on the same device. ``supports`` and
     ``cost`` (``(signature, profile) -> seconds``) feed the cost-model
     dispatcher; a kernel without them is used whenever its family runs the op.
+    Until that dispatcher exists, the last kernel registered for an op and a
+    family is what runs, so a kernel handles every call (falling back to the
+    op's generic ``forward`` for cases it does not cover).
+
+    >>> Kernel("softmax", "cuda", fused_softmax, name="cuda-fused")      # doctest: +SKIP
     """
 
     op: str

@@ -2,7 +2,9 @@
 
 Its namespace is ``array_api_compat.numpy``, NumPy seen through the Array API
 (with a few hot functions made faster, see ``namespace.py``),
-and it brings NumPy kernels for ops whose generic Array API forward is slow.
+and it brings NumPy kernels for ops whose generic Array API forward is slow
+(here and in ``kernels.py``). Its device profile (``profile.py``) says what
+NumPy runs on: SIMD extensions, BLAS, estimated FLOP/s and bandwidth.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from ...core.device import Backend, register_backend
 from ...core.tensor import Tensor
 from .. import register_kernel
 from . import namespace as xp_numpy
+from .kernels import KERNELS
+from .profile import NumpyProfile
 
 __all__ = ["NumpyBackend", "register"]
 
@@ -64,9 +68,11 @@ def sum_(xp: Any, x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: b
 
 
 def register() -> NumpyBackend:
-    b = register_backend(NumpyBackend("cpu", xp_numpy, (np.ndarray,), base_xp=compat_numpy),
-                         default=True)
+    b = register_backend(NumpyBackend("cpu", xp_numpy, (np.ndarray,), base_xp=compat_numpy,
+                                      profile=NumpyProfile()), default=True)
     register_kernel("scatter_add", b, scatter_add)
     register_kernel("einsum", b, einsum)
     register_kernel("sum", b, sum_)
+    for name, kernel in KERNELS.items():   # conv2d, pooling, the softmax family (kernels.py)
+        register_kernel(name, b, kernel)
     return b
