@@ -31,6 +31,30 @@ e, pi, inf, nan = _default.e, _default.pi, _default.inf, _default.nan
 newaxis = None
 
 
+def _creation(fn: Any) -> Any:
+    """Reword a library's own error in a creation function as an xpgrad error naming the call."""
+    import functools
+
+    from .core.errors import DTypeError, OpError, XpgradError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except XpgradError:
+            raise
+        except Exception as exc:
+            call = ", ".join([*(_short(a) for a in args), *(f"{k}={_short(v)}" for k, v in kwargs.items())])
+            cls = DTypeError if isinstance(exc, TypeError) else OpError
+            raise cls(f"{fn.__name__}({call}): {exc}") from exc
+    return wrapper
+
+
+def _short(v: Any) -> str:
+    r = repr(v) if not isinstance(v, Tensor) else f"<tensor {v.shape} {v.dtype} on {v.device}>"
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
@@ -57,6 +81,7 @@ def _dev(b: Any) -> dict:
 
 
 # -- creation --------------------------------------------------------------
+@_creation
 def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | None = None,
             requires_grad: bool = False) -> Tensor:
     """A Tensor from nested sequences, scalars, or arrays of any Array API library.
@@ -84,28 +109,37 @@ def asarray(obj: Any, /, *, dtype: Any = None, device: Any = None, copy: bool | 
                    requires_grad)
 
 
+@_creation
 def tensor(data: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """PyTorch's spelling of :func:`asarray` (always copies)."""
     return asarray(data, dtype=dtype, device=device, copy=True, requires_grad=requires_grad)
 
 
+@_creation
 def zeros(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros((2, 3), dtype=xpgrad.float32, device="cpu")``."""
     b = _backend(device)
     return _make(b.xp.zeros(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
 
 
+@_creation
 def ones(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ``ones((2, 3), dtype=xpgrad.float32, device="cpu")``."""
     b = _backend(device)
     return _make(b.xp.ones(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
 
 
+@_creation
 def empty(shape: Any, *, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor of the given shape."""
     b = _backend(device)
     return _make(b.xp.empty(shape, dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
 
 
+@_creation
 def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None,
          requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``: ``full((2,), 3.0)``."""
     b = _backend(device)
     return _make(b.xp.full(shape, _raw(fill_value), dtype=_dt(b, dtype), **_dev(b)), b, requires_grad)
 
@@ -121,27 +155,35 @@ def _like(name: str) -> Any:
     return fn
 
 
+_like_base = _like
+_like = lambda name: _creation(_like_base(name))  # noqa: E731
 zeros_like = _like("zeros_like")
 ones_like = _like("ones_like")
 empty_like = _like("empty_like")
 full_like = _like("full_like")
 
 
+@_creation
 def arange(start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None,
            device: Any = None) -> Tensor:
+    """Evenly spaced values in ``[start, stop)``: ``arange(5)``, ``arange(0.0, 1.0, 0.25)``."""
     b = _backend(device)
     return _make(b.xp.arange(start, stop, step, dtype=_dt(b, dtype), **_dev(b)), b, False)
 
 
+@_creation
 def linspace(start: Any, stop: Any, /, num: int, *, dtype: Any = None, device: Any = None,
              endpoint: bool = True) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop``."""
     b = _backend(device)
     return _make(b.xp.linspace(start, stop, num, dtype=_dt(b, dtype), endpoint=endpoint, **_dev(b)),
                  b, False)
 
 
+@_creation
 def eye(n_rows: int, n_cols: int | None = None, /, *, k: int = 0, dtype: Any = None,
         device: Any = None) -> Tensor:
+    """A 2-D tensor with ones on diagonal ``k``."""
     b = _backend(device)
     return _make(b.xp.eye(n_rows, n_cols, k=k, dtype=_dt(b, dtype), **_dev(b)), b, False)
 
@@ -154,9 +196,15 @@ def _xp_of(*xs: Any) -> Any:
     return _default
 
 
+_DTYPE_NAMESPACES: dict[type, Any] = {}
+
+
 def isdtype(dtype: Any, kind: Any) -> bool:
     """Whether ``dtype`` (of any Array API library) is of ``kind`` ("real floating", ...)."""
-    return _namespace_of_dtype(dtype).isdtype(dtype, kind)
+    xp = _DTYPE_NAMESPACES.get(type(dtype))
+    if xp is None:
+        xp = _DTYPE_NAMESPACES[type(dtype)] = _namespace_of_dtype(dtype)
+    return xp.isdtype(dtype, kind)
 
 
 def _namespace_of_dtype(dtype: Any) -> Any:
@@ -191,34 +239,41 @@ def _namespace_of_dtype(dtype: Any) -> Any:
 
 
 def result_type(*arrays_and_dtypes: Any) -> Any:
+    """The dtype the Array API promotion rules give for these arrays and dtypes."""
     return _xp_of(*arrays_and_dtypes).result_type(*map(_raw, arrays_and_dtypes))
 
 
 def can_cast(from_: Any, to: Any, /) -> bool:
+    """Whether ``from_`` casts to ``to`` under the Array API casting rules."""
     return _xp_of(from_).can_cast(_raw(from_), to)
 
 
 def finfo(type: Any, /) -> Any:  # noqa: A002
+    """Machine limits of a floating-point dtype."""
     return _xp_of(type).finfo(_raw(type))
 
 
 def iinfo(type: Any, /) -> Any:  # noqa: A002
+    """Machine limits of an integer dtype."""
     return _xp_of(type).iinfo(_raw(type))
 
 
 # -- utility (not differentiable) -------------------------------------------
 def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element is true (along ``axis``); not differentiable."""
     b = x._b if isinstance(x, Tensor) else backend_of(x)
     return _make(b.xp.all(_raw(x), axis=axis, keepdims=keepdims), b, False)
 
 
 def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Whether some element is true (along ``axis``); not differentiable."""
     b = x._b if isinstance(x, Tensor) else backend_of(x)
     return _make(b.xp.any(_raw(x), axis=axis, keepdims=keepdims), b, False)
 
 
 # -- ops --------------------------------------------------------------------
 def _export(module: Any) -> list[str]:
+    """Whether some element is true (along ``axis``); not differentiable."""
     from .core.registry import Op
 
     names = []

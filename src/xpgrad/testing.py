@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .core.pytree import flatten
-from .core.registry import Op, Sample
+from .core.registry import Sample
 from .core.tape import no_grad
 from .core.tensor import Tensor
 
@@ -223,10 +223,3 @@ def materialize(sample: Sample, *, dtype: Any = None, device: Any = None,
             return [make(s) for s in spec]
         return spec
     return [make(a) for a in sample.args], {k: param(v) for k, v in sample.params.items()}
-
-
-def op_fn(op: Op, sample: Sample) -> Callable:
-    """The op as a function of its sample's positional arguments (list arguments splatted)."""
-    if sample.args and isinstance(sample.args[0], list):
-        return lambda *xs: op(*xs, **sample.params)
-    return lambda *xs: op(*xs, **sample.params)

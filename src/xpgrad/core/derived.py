@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .registry import ZERO
-from .tape import backward, set_grad_enabled, unbroadcast
+from .tape import backward, rule_for, set_grad_enabled, unbroadcast
 from .tensor import Tensor, namespace
 
 
@@ -60,8 +60,9 @@ def vjp_from_jvp(op: Any) -> Callable:
             if op.jvps is not None:
                 tan_out = None
                 for i, t in enumerate(tans):
-                    if t is not None and i < len(op.jvps) and op.jvps[i] is not None:
-                        c = op.jvps[i](ns, t, out_t, *targs, **params)
+                    rule = rule_for(op.jvps, i)
+                    if t is not None and rule is not None:
+                        c = rule(ns, t, out_t, *targs, **params)
                         tan_out = c if tan_out is None else tan_out + c
             else:
                 ts = [ZERO if t is None else t for t in tans]
@@ -100,8 +101,9 @@ def jvp_from_vjp(op: Any) -> Callable:
         u.requires_grad = True
         with set_grad_enabled(True):
             if op.vjps is not None:
-                cts = [None if (t is ZERO or t is None or i >= len(op.vjps) or op.vjps[i] is None)
-                       else op.vjps[i](ns, u, out, *args, **params) for i, t in enumerate(tangents)]
+                cts = [None if (t is ZERO or t is None or rule_for(op.vjps, i) is None)
+                       else rule_for(op.vjps, i)(ns, u, out, *args, **params)
+                       for i, t in enumerate(tangents)]
             else:
                 cts = list(op.vjp(ns, u, out, *args, **params))
             s = None

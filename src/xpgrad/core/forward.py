@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .registry import ZERO
-from .tape import state
+from .tape import rule_for, state
 from .tensor import Tensor, namespace
 
 __all__ = ["new_level", "release_level", "attach", "tangent_of", "strip", "propagate"]
@@ -39,12 +39,9 @@ def release_level(level: int) -> None:
 
 def attach(x: Tensor, level: int, tangent: Tensor) -> Tensor:
     """A new Tensor object: ``x`` (same data and graph edge) carrying ``tangent`` at ``level``."""
-    t = Tensor._make(x.data, x._b, x._edge)
-    t._vc = x._vc
     tans = dict(x._tan) if x._tan else {}
     tans[level] = tangent
-    t._tan = tans
-    return t
+    return x._alias(x._edge, tans)
 
 
 def tangent_of(x: Any, level: int) -> Tensor | None:
@@ -60,11 +57,8 @@ def strip(x: Any, level: int) -> Any:
     tans = x._tan
     if all(k < level for k in tans):
         return x
-    t = Tensor._make(x.data, x._b, x._edge)
-    t._vc = x._vc
     kept = {k: v for k, v in tans.items() if k < level}
-    t._tan = kept or None
-    return t
+    return x._alias(x._edge, kept or None)
 
 
 def _fit(t: Any, out: Tensor, op: Any, xp: Any) -> Any:
@@ -104,7 +98,7 @@ def propagate(op: Any, args: tuple, params: dict, results: tuple, node: Any) -> 
             for i, t in enumerate(tans):
                 if t is None:
                     continue
-                rule = op.jvps[i] if i < len(op.jvps) else op.jvps[-1]
+                rule = rule_for(op.jvps, i)
                 if rule is None:
                     continue
                 contrib = rule(xp, t, out, *prims, **params)

@@ -48,7 +48,9 @@ class Sample:
     ``Sample((x, y), {"axis": 0})``; ``dtype`` defaults to the test's float dtype.
     Arrays given as ``("randn", shape)`` / ``("rand", shape, lo, hi)`` /
     ``("int", shape, lo, hi)`` / ``("bool", shape)`` are drawn by the test
-    harness from a seeded generator; ``("pos", shape)`` draws from (0.5, 2) and
+    harness from a seeded generator; ``("pos", shape)`` draws from (0.5, 2),
+    ``("away", shape, eps)`` draws |x| >= eps (away from a kink at 0), ``("spd", (n, n))``
+    a symmetric positive-definite matrix, and
     ``("values", nested_list)`` gives fixed numbers (ties, zeros, extremes). A param
     ``"@device"`` stands for the device the sample runs on.
     """
@@ -70,13 +72,15 @@ class Op:
     """A registered op. Calling it applies it: ``op(*arrays, **params)``."""
 
     def __init__(self, name: str, forward: Callable, *, broadcasting: bool = False,
-                 differentiable: bool = True, view: bool = False, order: int = 2,
+                 differentiable: bool = True, view: bool | Callable[[dict], bool] = False, order: int = 2,
                  doc: str | None = None) -> None:
         self.name = name
         self.forward = forward
         self.broadcasting = broadcasting
         self.differentiable = differentiable
-        self.view = view            # output may share memory with the first input
+        # The output may share memory with the first input: True, or params -> bool (getitem:
+        # basic keys give views, integer-array and boolean keys give copies).
+        self.view = view
         self.order = order          # highest derivative order the rules support (for checks)
         self.vjp: Callable | None = None
         self.vjps: tuple | None = None
@@ -100,6 +104,10 @@ class Op:
         self.__name__ = name
         self.__qualname__ = name
         self.__module__ = getattr(forward, "__module__", __name__)
+        if not self.__doc__:
+            self.__doc__ = (f"``{name}{self.__signature__}``: the Array API function of that name, "
+                            + ("differentiable (VJP and JVP rules in its op table row)."
+                               if differentiable else "not differentiable: its result never requires grad."))
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -190,7 +198,7 @@ class Op:
 
 
 def defop(name: str, *, broadcasting: bool = False, differentiable: bool = True,
-          view: bool = False, order: int = 2, replace: bool = False,
+          view: bool | Callable[[dict], bool] = False, order: int = 2, replace: bool = False,
           registry: dict | None = None) -> Callable[[Callable], Op]:
     """Decorator: register ``forward(xp, *arrays, **params)`` as op ``name``.
 

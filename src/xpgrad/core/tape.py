@@ -19,6 +19,7 @@ from typing import Any
 from .errors import (
     BackwardError,
     DeviceMismatchError,
+    DTypeError,
     GraphFreedError,
     IndexOutOfBoundsError,
     InplaceError,
@@ -58,18 +59,21 @@ class set_grad_enabled:
 
     >>> with set_grad_enabled(False):
     ...     pass
+
+    One instance may be shared between threads (``NG = no_grad()`` at module
+    level): the mode to restore is kept per thread, on the thread-local state.
     """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self.prev: list[bool] = []
 
     def __enter__(self) -> None:
-        self.prev.append(state.grad_enabled)
+        stack = state.__dict__.setdefault("saved_modes", [])
+        stack.append(state.grad_enabled)
         state.grad_enabled = self.mode
 
     def __exit__(self, *exc: Any) -> None:
-        state.grad_enabled = self.prev.pop()
+        state.grad_enabled = state.saved_modes.pop()
 
     def __call__(self, fn: Callable) -> Callable:
         mode = self.mode
@@ -153,6 +157,11 @@ def op_error(op: Any, args: Sequence, params: dict, exc: BaseException) -> Xpgra
     """The error for a failed forward: the op's own diagnosis if it has one, else the backend's words."""
     ins = ", ".join(describe(a) for a in args)
     ps = "".join(f", {k}={v!r}" for k, v in params.items())
+    bad = [a for a in args if not (a is None or isinstance(a, (Tensor, int, float, complex))
+                                   or hasattr(a, "__array_namespace__"))]
+    if bad:  # x * "a", x + [1, 2]: say what is accepted rather than relay the backend's confusion
+        return DTypeError(f"'{op.name}' does not take a {type(bad[0]).__name__} operand ({ins}); "
+                          "operands are tensors, arrays or Python numbers — wrap data with xpgrad.asarray")
     if op.diagnose is not None:
         err = op.diagnose(args, params)
         if err is not None:
@@ -264,7 +273,7 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
             return ZERO
         out = b.wrap(out)
     if any_edge and state.grad_enabled and op.differentiable and b.is_floating(out.dtype):
-        if op.view:
+        if op.view and (op.view is True or op.view(params)):
             vc = args[0]._share_vc() if isinstance(args[0], Tensor) else [0, 0]
         else:
             vc = [0, 0]
@@ -274,7 +283,7 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
     else:
         node = None
         result = Tensor._make(out, b)
-        if op.view and isinstance(args[0], Tensor):
+        if op.view and isinstance(args[0], Tensor) and (op.view is True or op.view(params)):
             result._vc = args[0]._share_vc()
     if tan and op.differentiable:
         from .forward import propagate
@@ -387,11 +396,10 @@ def _input_cotangents(node: Node, g: Any, tensor_mode: bool, needed: Any) -> lis
     vjps = op.vjps
     cts: list = [None] * len(edges)
     if vjps is not None:
-        last = len(vjps) - 1
         for i, e in enumerate(edges):
             if e is None or (needed is not None and e[0] not in needed):
                 continue
-            rule = vjps[i] if i <= last else vjps[last]
+            rule = rule_for(vjps, i)
             if rule is not None:
                 ct = rule(xp, g, out, *args, **params)
                 if ct is not None:
@@ -416,6 +424,11 @@ def _run_hooks(hooks: list, g: Any, tensor_mode: bool, b: Any) -> Any:
         if r is not None:
             gt = r if isinstance(r, Tensor) else Tensor(r, device=b.device)
     return gt if tensor_mode else gt.data
+
+
+def rule_for(rules: tuple, i: int) -> Any:
+    """Input ``i``'s rule in a per-input rule tuple; variadic ops reuse the last one for the rest."""
+    return rules[i] if i < len(rules) else rules[-1]
 
 
 def _freed_error(node: Node) -> GraphFreedError:
@@ -644,14 +657,15 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
                     if ct is not None:
                         _accum(grads, e[0], e[1], ct)
             if not retain:
-                node.raw = node.args = node.out = node.out_tan = None
+                node.raw = node.args = node.out = node.out_tan = node.params = None
                 node.freed = True
     finally:
         st.grad_enabled = prev
 
 
 def _free(node: Node) -> None:
-    node.raw = node.args = node.out = node.out_tan = None
+    # params go too: they may hold saved values (custom_vjp's residuals).
+    node.raw = node.args = node.out = node.out_tan = node.params = None
     node.freed = True
 
 
@@ -783,7 +797,4 @@ def rebind(target: Tensor, result: Tensor) -> Tensor:
 
 def snapshot(t: Tensor) -> Tensor:
     """A second Tensor object standing for ``t``'s current value in the graph."""
-    s = Tensor._make(t.data, t._b, t._edge)
-    s._tan = t._tan
-    s._vc = t._vc
-    return s
+    return t._alias(t._edge, t._tan)

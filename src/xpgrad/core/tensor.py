@@ -91,6 +91,17 @@ class Tensor:
         t.grad = None
         return t
 
+    def _alias(self, edge: Any, tan: Any) -> "Tensor":
+        """Another Tensor object for the same data (and version counter), with this edge and these tangents.
+
+        How the engine makes snapshots, strips or attaches forward-mode levels,
+        and cuts results loose from a graph.
+        """
+        t = Tensor._make(self.data, self._b, edge)
+        t._tan = tan
+        t._vc = self._vc
+        return t
+
     # -- autodiff state ----------------------------------------------------
     @property
     def requires_grad(self) -> bool:

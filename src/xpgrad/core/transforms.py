@@ -66,15 +66,19 @@ def _input(x: Any, what: str) -> Tensor:
     t = _to_tensor(x, what)
     _check_float(t, what)
     if t._edge is not None and state.grad_enabled:
-        from ..ops.elementwise import positive  # identity, recorded: a node of our own
-
-        return positive(t)
-    s = Tensor._make(t.data, t._b)
-    s._tan = t._tan
-    s._vc = t._vc
+        return apply(_ALIAS, (t,), {})  # identity, recorded: a node of our own
+    s = t._alias(None, t._tan)
     s.requires_grad = True
     _private().add(s._edge[0])
     return s
+
+
+# The engine's own identity op (not registered, not a user op): a stand-in for an input
+# that already requires grad gets a node of its own, so its cotangent can be read apart
+# from any other use of the same tensor, while gradients still flow on to outer levels.
+_ALIAS = Op("alias", lambda xp, x, /: x)
+_ALIAS.defvjp(lambda xp, g, out, x: g)
+_ALIAS.defjvp(lambda xp, t, out, x: t)
 
 
 def _argnums_tuple(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
@@ -132,10 +136,7 @@ def _settle(tree: Any) -> Any:
     for t in leaves:
         if isinstance(t, Tensor) and t._edge is not None and (
                 cut_all or not _reaches_user_leaf(t._edge[0])):
-            s = Tensor._make(t.data, t._b)
-            s._tan = t._tan
-            s._vc = t._vc
-            t = s
+            t = t._alias(None, t._tan)
         out.append(t)
     return unflatten(td, out)
 
@@ -541,7 +542,7 @@ class custom_vjp:
         fun_name = getattr(self.fun, "__name__", "custom_vjp")
 
         def forward(xp: Any, *raw: Any, _res: list, _out: Any) -> Any:
-            return _unwrap(_out)
+            return _out  # computed by fwd in __call__, as raw arrays
 
         def vjp_rule(xp: Any, g: Any, out: Any, *raw: Any, _res: list, _out: Any) -> tuple:
             tensor_mode = xp is namespace()
@@ -567,7 +568,7 @@ class custom_vjp:
         with set_grad_enabled(is_grad_enabled() or any(
                 isinstance(a, Tensor) and a._tan is not None for a in args)):
             out, res = self.fwd(*[_wrap_raw(a) for a in args])
-        return apply(self._op, args, {"_res": [res], "_out": out})
+        return apply(self._op, args, {"_res": [res], "_out": _unwrap(out)})
 
 
 class custom_jvp:

@@ -77,10 +77,21 @@ divide.defvjp(lambda xp, g, out, x, y: g / y,
 divide.defjvp(lambda xp, t, out, x, y: t / y,
               lambda xp, t, out, x, y: -t * out / y)
 # d/dx x^y = y x^(y-1);  d/dy x^y = x^y log x  (taken as 0 where x == 0)
-pow.defvjp(lambda xp, g, out, x, y: g * y * x ** (y - 1),
+pow.defvjp(lambda xp, g, out, x, y: g * _dpow(xp, x, y),
            lambda xp, g, out, x, y: g * _xlogy(xp, out, x))
-pow.defjvp(lambda xp, t, out, x, y: t * y * x ** (y - 1),
+pow.defjvp(lambda xp, t, out, x, y: t * _dpow(xp, x, y),
            lambda xp, t, out, x, y: t * _xlogy(xp, out, x))
+
+
+def _dpow(xp, x, y):
+    """y·x^(y-1), taken as 0 where y = 0 (x^0 is constant, even at x = 0 where x^(y-1) is infinite).
+
+    The exponent is made harmless where y = 0 rather than the result masked, so
+    higher derivatives (d²/dx² x¹ at 0) never meet 0·inf either.
+    """
+    if isinstance(y, (int, float)):
+        return y * x ** (y - 1) if y != 0 else 0 * x
+    return y * x ** xp.where(y == 0, xp.ones_like(y), y - 1)
 negative.defvjp(lambda xp, g, out, x: -g).deflinear()
 positive.defvjp(lambda xp, g, out, x: g).deflinear()
 unary(square, lambda xp, out, x: 2 * x)

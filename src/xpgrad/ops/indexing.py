@@ -80,7 +80,7 @@ def _diagnose(name, what):
 # ---------------------------------------------------------------- getitem
 
 
-@defop("getitem", view=True)
+@defop("getitem", view=lambda params: _is_basic(params["key"]))
 def getitem(xp, x, /, *, key):
     return x[raw_key(key)]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import OpError, describe
+from ..core.errors import DTypeError, OpError, describe
 from ..core.tape import apply, mark_written, rebind, recording, snapshot
 from ..core.tensor import Tensor
 from . import elementwise as E
@@ -66,6 +66,9 @@ def _inplace(self: Tensor, op: Any, other: Any) -> Tensor:
         return rebind(self, res)
     if not self._b.mutable:
         res = apply(op, (self, other), _EMPTY)
+        if res.shape != self.shape or res.dtype != self.dtype:
+            raise DTypeError(f"in-place '{op.name}' would change {describe(self)} into {describe(res)}; "
+                             "in-place results keep the left operand's shape and dtype")
         self.data = res.data
         mark_written(self)
         return self
@@ -73,6 +76,10 @@ def _inplace(self: Tensor, op: Any, other: Any) -> Tensor:
     if tuple(res.shape) != self.shape:
         raise OpError(f"in-place '{op.name}' cannot broadcast {describe(other)} into "
                       f"{describe(self)}: the result would have shape {tuple(res.shape)}")
+    if res.dtype != self.dtype:  # e.g. int64 += 1.5: refuse rather than truncate silently
+        raise DTypeError(f"in-place '{op.name}' of {describe(self)} with {describe(other)} would "
+                         f"produce {res.dtype}; in-place results keep the left operand's dtype, so "
+                         "write it out of place (x = x + y) or convert x first")
     try:
         self.data[...] = res
     except Exception as exc:

@@ -40,6 +40,7 @@ import importlib
 import os
 import re
 import sys
+import threading
 from typing import Any
 
 import pluggy
@@ -58,6 +59,8 @@ BUILTIN = ("xpgrad.backends.numpy.plugin", "xpgrad.backends.opencl.plugin",
            "xpgrad.backends.fpga.plugin", "xpgrad.backends.cupy.plugin")
 DEFAULT_FAMILY = "cpu"
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+_LOAD_LOCK = threading.RLock()
 
 
 @dataclass
@@ -385,6 +388,17 @@ class PluginHost:
         returns a note on its unusable devices, if any.
         """
         prefix = info.prefix
+        with _LOAD_LOCK:  # two threads asking for "opencl:0" at once: one loads, the other waits
+            self._load_once(info)
+        if info.error:
+            raise DeviceError(info.error)
+        note = "; ".join(f"{d} is unusable: {why}" for d, why in info.unusable) or None
+        if info.state == "loaded" and not info.devices:
+            raise DeviceError(f"no usable {prefix!r} device here" + (f" ({note})" if note else ""))
+        return note
+
+    def _load_once(self, info: FamilyInfo) -> None:
+        prefix = info.prefix
         if info.state == "not loaded":
             info.state = "loading"
             try:
@@ -399,16 +413,13 @@ class PluginHost:
                 info.error = f"plugin {info.plugin!r} failed to load device family {prefix!r}: {_why(exc)}"
                 self.problems.append(Problem(info.plugin, f"device family {prefix!r}", f"load() raised "
                                                                                         f"{_why(exc)}"))
+            except BaseException:  # KeyboardInterrupt mid-load: let a later call try again
+                info.state = "not loaded"
+                raise
             else:
                 info.state = "loaded"
                 self._register_backends(info, backends)
             info.unusable = [(str(d), str(why)) for d, why in _pairs(info.family.unusable)]
-        if info.error:
-            raise DeviceError(info.error)
-        note = "; ".join(f"{d} is unusable: {why}" for d, why in info.unusable) or None
-        if info.state == "loaded" and not info.devices:
-            raise DeviceError(f"no usable {prefix!r} device here" + (f" ({note})" if note else ""))
-        return note
 
     def _register_backends(self, info: FamilyInfo, backends: Any) -> None:
         prefix = info.prefix

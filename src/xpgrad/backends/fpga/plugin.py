@@ -13,10 +13,9 @@ and ``import xpgrad`` finds it. This one implements two hooks:
   first use of a device string ``fpga:N`` (not at import: a driver may be slow
   to open) and returns one Backend per card.
 * ``xpgrad_kernels()`` — the kernels of section 4 with their ``supports`` and
-  ``cost`` (section 5): for ``matmul`` (and ``conv2d`` once that op exists) the
-  systolic kernel and the "host" one, so a cost-model dispatcher can choose.
-  Until that dispatcher exists, ``load()`` registers the systolic kernels with
-  ``register_kernel`` itself, so they are what runs on the card.
+  ``cost`` (section 5): for ``matmul`` and ``conv2d`` the systolic kernel and the
+  "host" one, so a cost-model dispatcher can choose. Until that dispatcher
+  exists, the kernel registered last runs: the systolic one.
 
     VENDOR: ``load()`` is where you open the driver, enumerate cards, load
     bitstreams, and raise ``ImportError`` when your runtime library is missing
@@ -28,6 +27,7 @@ from __future__ import annotations
 from ...core.device import Backend, devices, get_backend, register_backend
 from ...core.registry import ops
 from ...plugins.hookspecs import BackendFamily, Kernel, hookimpl
+from .. import kernels as registered_kernels
 from .. import register_kernel
 from . import cost, systolic
 from .array import device_count, get_device
@@ -46,10 +46,6 @@ def load() -> list[Backend]:
     n = device_count()
     while len(_BACKENDS) < n:
         _BACKENDS.append(FPGABackend(get_device(len(_BACKENDS))))
-    if not _REGISTERED_KERNELS[0]:  # until the cost-model dispatcher chooses among kernels()
-        _REGISTERED_KERNELS[0] = True
-        register_kernel("matmul", "fpga", systolic.matmul)
-        register_kernel("conv2d", "fpga", systolic.conv2d)
     return list(_BACKENDS[:n])
 
 
@@ -63,6 +59,12 @@ def register() -> list[Backend]:
     True
     """
     out = load()
+    if not _REGISTERED_KERNELS[0] and not any(f == "fpga" for _, f, _ in registered_kernels()):
+        # Without the plugin manager (which registers kernels() through the hook), do it here;
+        # the systolic kernels go last, so they are the ones that run.
+        _REGISTERED_KERNELS[0] = True
+        for k in kernels():
+            register_kernel(k.op, k.family, k.forward)
     have = set(devices())
     for b in out:
         if b.device not in have or get_backend(b.device) is not b:

@@ -32,6 +32,7 @@ def broadcast_to(x: Any, /, shape: Any) -> Any:
         return np.broadcast_to(x, shape)
     out = np.empty(shape, dtype=x.dtype)
     out[...] = x  # raises like np.broadcast_to when the shapes do not broadcast
+    out.flags.writeable = False  # read-only like the view np.broadcast_to returns, whatever the size
     return out
 
 
