@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 XPGRAD_REQUIRE_DEVICES ?= cpu,opencl:0,fpga:0
 export XPGRAD_REQUIRE_DEVICES
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test lint install bench clean conformance
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: lint
 
 demo: $(STAMP)
 	$(PY) examples/fit_polynomial.py
+
+# The conformance suite, in full, on each device CI requires; reports in build/conformance/<device>/.
+conformance: $(STAMP)
+	@status=0; for d in $$(echo "$(XPGRAD_REQUIRE_DEVICES)" | tr ',' ' '); do \
+	  $(PY) -m xpgrad.conformance --device $$d --report build/conformance/$$(echo $$d | tr ':' '-') || status=1; \
+	done; exit $$status
 
 bench: $(STAMP)
 	$(PY) benchmarks/op_overhead.py

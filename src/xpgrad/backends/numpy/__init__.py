@@ -40,7 +40,8 @@ class NumpyBackend(Backend):
         return xp_numpy.ones_like(x)
 
     def copy(self, x: Any) -> Any:
-        return x.copy()
+        # NumPy's 0-d arithmetic returns scalars (np.float32): a gradient must be an array.
+        return x.copy() if type(x) is np.ndarray else np.array(x)
 
 
 def _raw_key(key: Any) -> Any:
