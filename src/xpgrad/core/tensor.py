@@ -22,7 +22,7 @@ from typing import Any
 from .device import Backend, backend_of, get_backend
 from .errors import NotDifferentiableError
 
-__all__ = ["Tensor", "Leaf", "namespace"]
+__all__ = ["Tensor", "Leaf", "namespace", "unwrap"]
 
 # The ``xpgrad`` module, set by ``xpgrad/__init__``; rules get it as ``xp`` in Tensor mode.
 _NAMESPACE: list[Any] = [None]
@@ -300,6 +300,19 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def unwrap(obj: Any) -> Any:
+    """``obj`` with Tensors replaced by their backend arrays, also inside a tuple (an index key).
+
+    For static parameters that may hold arrays, such as getitem's and
+    scatter_add's ``key``, which kernels receive as given.
+    """
+    if isinstance(obj, Tensor):
+        return obj.data
+    if isinstance(obj, tuple):
+        return tuple(k.data if isinstance(k, Tensor) else k for k in obj)
+    return obj
 
 
 def _owned(b: Backend, data: Any) -> bool:

@@ -18,17 +18,11 @@ from __future__ import annotations
 
 from ..core.errors import OpError, ShapeError, describe
 from ..core.registry import defop
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, unwrap
 from ._structure import S, call, randn
 
 
-def raw_key(key):
-    """The index with Tensors replaced by their backend arrays."""
-    if isinstance(key, Tensor):
-        return key.data
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key
+raw_key = unwrap  # the index with Tensors replaced by their backend arrays
 
 
 def _is_basic(key):

@@ -15,7 +15,7 @@ import array_api_compat.numpy as compat_numpy
 import numpy as np
 
 from ...core.device import Backend, register_backend
-from ...core.tensor import Tensor
+from ...core.tensor import unwrap
 from .. import register_kernel
 from . import namespace as xp_numpy
 from .kernels import KERNELS
@@ -44,16 +44,10 @@ class NumpyBackend(Backend):
         return x.copy() if type(x) is np.ndarray else np.array(x)
 
 
-def _raw_key(key: Any) -> Any:
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key.data if isinstance(key, Tensor) else key
-
-
 def scatter_add(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
     """``scatter_add`` in O(m + n): ``np.add.at`` accumulates repeated indices."""
     out = np.array(z, copy=True)
-    np.add.at(out, _raw_key(key), g)
+    np.add.at(out, unwrap(key), g)
     return out
 
 

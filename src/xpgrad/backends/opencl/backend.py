@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.device import Backend
-from ...core.tensor import Tensor
+from ...core.tensor import unwrap
 from . import namespace as ns
 from .array import OpenCLArray, download
 from .device import Device, devices
@@ -66,16 +66,10 @@ def backends() -> list[OpenCLBackend]:
     return list(_BACKENDS)
 
 
-def _raw_key(key: Any) -> Any:
-    if isinstance(key, tuple):
-        return tuple(k.data if isinstance(k, Tensor) else k for k in key)
-    return key.data if isinstance(key, Tensor) else key
-
-
 def scatter_add(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
     """``scatter_add`` on OpenCL: ``z`` with ``g`` added at ``z[key]``, repeats accumulating.
 
     Deterministic: the contributions to each element are summed in selection
     order (as ``numpy.add.at`` does), whatever order the device ran them in.
     """
-    return _scatter_add(z, _raw_key(key), g)
+    return _scatter_add(z, unwrap(key), g)
