@@ -20,7 +20,8 @@ from .core import tensor as _tensor
 from .core.device import devices, get_backend
 from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
                           GraphFreedError, IndexOutOfBoundsError, InplaceError,
-                          NotDifferentiableError, OpError, RegistryError, ShapeError, XpgradError)
+                          NotDifferentiableError, OpError, OutOfResourcesError, RegistryError, ShapeError,
+                          XpgradError)
 from .core.registry import Sample, defop, get_op
 from .core.registry import ops as registered_ops
 from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -36,7 +37,7 @@ _plugins.start()  # the built-in NumPy plugin registers the default `cpu` device
 _tensor._NAMESPACE[0] = _sys.modules[__name__]
 
 from . import ops as _ops  # noqa: E402,F401,I001  (registers every op)
-from . import autograd, testing  # noqa: E402,F401,I001
+from . import autograd, dispatch, testing  # noqa: E402,F401,I001
 from ._namespace import *  # noqa: E402,F401,F403,I001
 from ._namespace import __all__ as _ns_all  # noqa: E402,I001
 from .core.transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,  # noqa: E402,I001
@@ -46,10 +47,10 @@ __all__ = [
     "Tensor", "defop", "get_op", "registered_ops", "Sample", "devices", "get_backend",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "grad", "value_and_grad", "vjp", "jvp", "linearize", "jacrev", "jacfwd", "jacobian",
-    "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing",
+    "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing", "dispatch",
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
     "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
-    "BackwardError", "RegistryError",
+    "BackwardError", "RegistryError", "OutOfResourcesError",
     *_ns_all,
 ]
 

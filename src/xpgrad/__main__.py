@@ -1,9 +1,13 @@
-"""``python -m xpgrad info``: what this installation has.
+"""``python -m xpgrad info`` / ``calibrate``: what this installation has, and measuring its devices.
 
-Device families and their devices (with each device's profile), devices found
-but unusable and why, plugins and where they come from, plugins that failed or
-were skipped and why, what was refused from them, untested ops, and how many
-kernels each family brings.
+``info``: device families and their devices (with each device's profile),
+devices found but unusable and why, plugins and where they come from, plugins
+that failed or were skipped and why, what was refused from them, untested ops,
+how many kernels each family brings, and the dispatcher's planning level and wisdom.
+
+``calibrate [--device D ...]``: measure each device's profile (GEMM FLOP/s at
+several sizes, memory bandwidth, launch latency, host↔device bandwidth, FFT
+rate) and store it in the user cache directory, where the cost models find it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def _fallbacks(b: Any) -> dict | None:
 def info() -> str:
     """The report ``python -m xpgrad info`` prints."""
     import xpgrad
+    from xpgrad import dispatch
     from xpgrad.backends import kernels
     from xpgrad.plugins import report
 
@@ -117,7 +122,44 @@ def info() -> str:
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
         out.append(f"  {fam:<10} {per_family.get(fam, 0)} kernel(s) for {len(names)} op(s)"
                    + (f": {shown}" if names else ""))
+    out += ["", f"dispatch: planning level {dispatch.get_level()}; wisdom in {dispatch.wisdom_path()}"]
     return "\n".join(out)
+
+
+def calibrate(devices: list[str] | None, save: bool = True) -> str:
+    """Measure the profile of each device (every device if none is named); the report as text."""
+    import xpgrad
+    from xpgrad import dispatch
+
+    out = []
+    for d in devices or xpgrad.devices():
+        b = xpgrad.get_backend(d)
+        if b.profile is None or not callable(getattr(b.profile, "calibrate", None)):
+            out.append(f"{d}: nothing to measure (its profile is computed, not measured: {_describe(b)})")
+            continue
+        r = dispatch.calibrate(d, save=save)
+        out.append(f"{d}: measured in {r['seconds']:.1f} s" + (f", stored in {r['file']}" if save else ""))
+        for k, v in sorted(r["measured"].items()):
+            out.append(f"  {k:<20} {_figure(k, v)}")
+        describe = getattr(b.profile, "describe", None)
+        if callable(describe):
+            out.append(f"  {describe()}")
+    return "\n".join(out)
+
+
+def _describe(b: Any) -> str:
+    describe = getattr(b.profile, "describe", None)
+    return describe() if callable(describe) else "none"
+
+
+def _figure(name: str, v: float) -> str:
+    if "bandwidth" in name:
+        return f"{v / 1e9:.2f} GB/s"
+    if "flops" in name:
+        return f"{v / 1e9:.2f} GFLOP/s"
+    if "latency" in name or "overhead" in name:
+        return f"{v * 1e6:.2f} µs"
+    return f"{v:.4g}"
 
 
 def _count(items: list, one: str, many: str) -> str:
@@ -128,9 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="xpgrad", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="list device families, devices, plugins, refusals and untested ops")
+    cal = sub.add_parser("calibrate", help="measure device profiles for the cost models and store them")
+    cal.add_argument("--device", action="append", help="a device to calibrate (repeatable; default: all)")
+    cal.add_argument("--no-save", action="store_true", help="measure and print, but do not store")
     args = parser.parse_args(argv)
     if args.command in (None, "info"):
         print(info())
+        return 0
+    if args.command == "calibrate":
+        from xpgrad.core.errors import DeviceError
+
+        try:
+            print(calibrate(args.device, save=not args.no_save))
+        except DeviceError as exc:
+            print(f"xpgrad calibrate: {exc}", file=sys.stderr)
+            return 2
         return 0
     return 1
 

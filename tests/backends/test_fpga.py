@@ -831,8 +831,14 @@ def test_plugin_hooks():
     assert backends == fam.load() == fpga.register()                              # the same objects
     assert sum(d.startswith("fpga:") for d in xg.devices()) == fpga.device_count()
     assert backends[0] is xg.get_backend(DEV) and backends[0].family == "fpga"
-    assert xg.registered_ops()["matmul"].kernels[backends[0]] is systolic.matmul
-    assert fpga.xpgrad_kernels()[-1].name == "systolic"
+    d = xg.registered_ops()["matmul"].kernels[backends[0]]           # the dispatcher chooses per call
+    assert [k.forward for k in d.kernels] == [systolic.host_matmul, systolic.matmul]
+    assert [k.name for k in fpga.xpgrad_kernels()[:2]] == ["host", "systolic"]
+    a = xg.ones((64, 64), device=DEV)
+    assert xg.dispatch.explain("matmul", a, a).choice == "systolic"    # operands on the card: no transfer
+    c = xg.ones((4, 4), dtype=xg.complex128, device=DEV)
+    e = xg.dispatch.explain("matmul", c, c)                            # the array multiplies no complex
+    assert e.choice == "host" and not next(r for r in e.rows if r["kernel"] == "systolic")["supported"]
 
 
 def test_configuration_from_text_and_validation():

@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import xpgrad as xg
-from xpgrad import backends
-from xpgrad.core import device, registry
+from xpgrad.core import device, dispatch, registry
 from xpgrad.plugins import BackendFamily, hookimpl
 from xpgrad.plugins import manager
 
@@ -56,7 +55,7 @@ def _snapshot():
     return {
         "ops": dict(registry._OPS),
         "op_kernels": {n: dict(op.kernels) for n, op in registry._OPS.items()},
-        "kernels": list(backends._KERNELS),
+        "kernels": {k: list(v) for k, v in dispatch._REG.items()},
         "by_device": dict(device._BY_DEVICE), "by_type": dict(device._BY_TYPE),
         "shared": {t: list(v) for t, v in device._SHARED.items()}, "default": list(device._DEFAULT),
         "loaders": dict(device._LOADERS), "on_register": list(device._ON_REGISTER),
@@ -83,7 +82,8 @@ def _restore(s):
         table.update(saved)
     device._DEFAULT[:] = s["default"]
     device._ON_REGISTER[:] = s["on_register"]
-    backends._KERNELS[:] = s["kernels"]
+    dispatch._REG.clear()
+    dispatch._REG.update({k: list(v) for k, v in s["kernels"].items()})
     for name, op in registry._OPS.items():
         op.kernels.clear()
         op.kernels.update(s["op_kernels"].get(name, {}))

@@ -7,7 +7,7 @@ import pytest
 
 import xpgrad as xg
 from xpgrad import backends
-from xpgrad.core import device, registry
+from xpgrad.core import device, dispatch, registry
 from xpgrad.core.device import Backend
 from xpgrad.plugins import BackendFamily, Kernel, PluginHost, hookimpl, report
 from xpgrad.plugins import manager
@@ -17,7 +17,7 @@ from xpgrad.plugins import manager
 def host():
     """A fresh PluginHost; whatever it registers in the global tables is removed afterwards."""
     ops = dict(registry._OPS)
-    kernels = list(backends._KERNELS)
+    kernels = {k: list(v) for k, v in dispatch._REG.items()}
     op_kernels = {name: dict(op.kernels) for name, op in ops.items()}
     by_device, by_type, default = dict(device._BY_DEVICE), dict(device._BY_TYPE), list(device._DEFAULT)
     shared = {t: list(v) for t, v in device._SHARED.items()}
@@ -28,7 +28,8 @@ def host():
         table.clear()
         table.update(saved)
     device._DEFAULT[:] = default
-    backends._KERNELS[:] = kernels
+    dispatch._REG.clear()
+    dispatch._REG.update(kernels)
     for name, op in ops.items():
         op.kernels.clear()
         op.kernels.update(op_kernels[name])

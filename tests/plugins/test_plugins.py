@@ -1,6 +1,6 @@
 """Third-party plugins, installed with pip and found through entry points by a fresh interpreter.
 
-The three example distributions of ``examples/plugins`` are pip-installed once
+The example distributions of ``examples/plugins`` are pip-installed once
 per session into a directory of their own (``pip install --target``), which the
 subprocesses put on ``PYTHONPATH``: entry points are read at ``import xpgrad``,
 so each check runs in a fresh interpreter, and the test environment itself is
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"
-DISTS = ("xpgrad-gelu", "xpgrad-debug-backend", "xpgrad-broken")
+DISTS = ("xpgrad-gelu", "xpgrad-debug-backend", "xpgrad-broken", "xpgrad-pointwise-conv")
 
 
 def _can_build_wheels() -> str | None:
@@ -40,7 +40,7 @@ def _can_build_wheels() -> str | None:
 
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory) -> Path:
-    """A directory holding the three example distributions, installed by pip."""
+    """A directory holding the example distributions, installed by pip."""
     why = _can_build_wheels()
     if why:
         pytest.skip(f"cannot pip-install the example plugins: {why}")
@@ -141,6 +141,37 @@ def test_gelu_fused_is_registered_with_correct_gradients(plugin_site):
         print("ok")
     """)
     assert out.stdout.strip() == "ok"
+
+
+def test_a_third_party_kernel_competes_with_the_built_in_ones(plugin_site):
+    out = run(plugin_site, """
+        import json
+        import numpy as np
+        import xpgrad as xg
+        from xpgrad.testing import check_grads
+
+        rng = np.random.default_rng(0)
+        x = xg.asarray(rng.standard_normal((8, 64, 16, 16)).astype(np.float32))
+        w = xg.asarray(rng.standard_normal((32, 64, 1, 1)).astype(np.float32))
+        e = xg.dispatch.explain("conv2d", x, w)
+        rows = {r["kernel"]: r for r in e.rows}
+        assert rows["pointwise-gemm"]["plugin"] == "pointwise" and rows["pointwise-gemm"]["supported"]
+        assert rows["pointwise-gemm"]["estimate"] > 0
+        w3 = xg.asarray(rng.standard_normal((32, 64, 3, 3)).astype(np.float32))
+        e3 = xg.dispatch.explain("conv2d", x, w3, padding=1)
+        r3 = next(r for r in e3.rows if r["kernel"] == "pointwise-gemm")
+        assert r3["why_not"] == "only 1×1 kernels, not 3×3" and e3.choice != "pointwise-gemm"
+        with xg.dispatch.prefer("conv2d", "pointwise-gemm"):
+            for stride in (1, 2):
+                want = xg.get_op("conv2d").forward(np, x.numpy(), w.numpy(), stride=stride)
+                np.testing.assert_allclose(xg.conv2d(x, w, stride=stride).numpy(), want, rtol=1e-5, atol=1e-5)
+            small = [xg.asarray(rng.standard_normal(s)) for s in ((2, 3, 5, 5), (4, 3, 1, 1))]
+            check_grads(xg.conv2d, small, order=2)
+            assert xg.dispatch.explain("conv2d", *small).choice == "pointwise-gemm"
+        print(json.dumps({"choice": e.choice, "names": sorted(rows)}))
+    """)
+    r = json.loads(out.stdout)
+    assert {"pointwise-gemm", "direct", "im2col", "fft", "winograd", "generic"} <= set(r["names"])
 
 
 def test_the_debug_device_is_listed_and_used(plugin_site):

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from . import cases
 from .checks import CHECK_DOCS, CHECKS, DEVICE_CHECKS, CheckResult
-from .kernels import set_dispatcher
 from .known import KnownFailures
 from .known import load as load_known_failures
 from .report import write_reports
@@ -37,5 +36,4 @@ from .tolerances import FD_EPS, TOLERANCES, tolerance
 
 __all__ = ["run", "run_target", "Report", "CheckResult", "CHECKS", "CHECK_DOCS", "DEVICE_CHECKS",
            "TOLERANCES", "FD_EPS", "tolerance", "KnownFailures", "load_known_failures", "write_reports",
-           "set_dispatcher",
            "devices_of", "cases"]

@@ -26,7 +26,7 @@ import numpy as np
 from . import cases as C
 from . import repro
 from .kernels import (KernelInfo, Signature, cost_model_choice, cost_problems, family_kernels,
-                      profile_problems, running_kernel, signature_of)
+                      profile_problems, running_kernel, signature_of, declines)
 from .residency import counter_for
 from .tolerances import FD_EPS, bound, tolerance
 
@@ -1081,13 +1081,13 @@ def check_kernels(ctx: Context, op: Any, stats: dict[str, Any] | None = None) ->
             t.skip(f"{case.describe()}: the generic forward does not accept it ({_short(exc)})")
             continue
         sig = signature_of(raw, params, op.name, ctx.device)
-        chosen = running_kernel(op, ctx.b, sig)
+        chosen = running_kernel(op, ctx.b, sig, raw)
         predicted = cost_model_choice(kernels, sig, ctx.b.profile)
         kinds = [g.dtype.name if g.dtype.kind in "fc" else None for g in generic]
         for k in kernels:
             st = per[id(k.forward)]
             try:
-                if k.supports is not None and not k.supports(sig):
+                if declines(k, sig) is not None:
                     st["unsupported"] += 1
                     continue
             except Exception as exc:

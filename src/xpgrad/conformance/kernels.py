@@ -1,30 +1,25 @@
 """The kernels of a device family, which of them runs, and the sanity of profiles and cost functions.
 
-Kernels reach xpgrad two ways: ``Kernel`` objects from the ``xpgrad_kernels``
-hook (with a name, ``supports`` and ``cost``; the plugin host records them) and
-plain ``register_kernel(op, family, forward)`` calls (the NumPy backend's). The
-suite checks both: :func:`family_kernels` lists every distinct forward
-registered for a family, with what the plugin host knows about it.
-
-Which kernel runs is :func:`running_kernel`'s answer. Today xpgrad's ``apply``
-runs ``op.kernels[backend]`` (the last kernel registered for the family) and
-that is what it returns. The cost-model dispatcher will choose per call; when it
-exists, :func:`set_dispatcher` plugs it in (``dispatcher(op, backend,
-signature) -> forward``) and the kernel check follows its choices: each kernel
-is run through the op on the shapes where the dispatcher picks it, and called
-directly on the others.
+Kernels reach xpgrad as :class:`~xpgrad.core.dispatch.Kernel` objects, from
+the ``xpgrad_kernels`` hook or from ``register_kernel`` (the built-in backends'),
+and the cost-model dispatcher (:mod:`xpgrad.core.dispatch`) chooses among those
+of one op per call. :func:`family_kernels` lists them for a family with the
+plugin that registered each; :func:`running_kernel` asks the dispatcher which
+one runs a call, so the kernel check runs each kernel through the op on the
+shapes where the dispatcher picks it, and calls it directly on the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 from typing import Any
 
-import numpy as np
+from ..core.dispatch import Signature as _CoreSignature
+from ..core.dispatch import _declined, get_level
 
-__all__ = ["KernelInfo", "Signature", "family_kernels", "running_kernel", "set_dispatcher",
+__all__ = ["KernelInfo", "Signature", "family_kernels", "running_kernel", "declines",
            "cost_model_choice", "profile_problems", "cost_problems", "PROFILE_FIELDS"]
 
 
@@ -41,74 +36,38 @@ class KernelInfo:
     cost: Callable[..., float] | None = None
 
 
-@dataclass
-class Signature:
-    """What a kernel's ``supports`` and ``cost`` are asked about: shapes, dtypes and params of one call.
-
-    Read as attributes (``signature.shapes``); ``signature["shapes"]`` works too.
-    """
-
-    shapes: list[tuple[int, ...]]
-    dtypes: list[Any]
-    params: dict[str, Any] = field(default_factory=dict)
-    op: str = ""
-    device: str = ""
-
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
-
-
-def _fn_name(fn: Any) -> str:
-    mod = getattr(fn, "__module__", "") or ""
-    return f"{mod}.{getattr(fn, '__qualname__', repr(fn))}".lstrip(".")
+def Signature(shapes: list, dtypes: list, params: dict | None = None, op: str = "", device: str = "") -> Any:
+    """What ``supports`` and ``cost`` are asked about: the dispatcher's own :class:`Signature` type."""
+    return _CoreSignature.of(op, shapes, list(dtypes), params or {}, device or "cpu")
 
 
 def family_kernels(family: str, op: str | None = None) -> list[KernelInfo]:
-    """Every distinct kernel registered for ``family`` (optionally for one op), in registration order."""
-    from ..backends import kernels as registered
-    from ..plugins import report
+    """Every kernel registered for ``family`` (optionally for one op), in registration order."""
+    from ..core.dispatch import registered
 
-    declared: dict[tuple[str, int], tuple[Any, str]] = {}
-    for k, plugin in report().kernels:
-        if k.family == family:
-            declared[(k.op, id(k.forward))] = (k, plugin)
-    out: dict[tuple[str, int], KernelInfo] = {}
-    for name, fam, fwd in registered():
-        if fam != family or (op is not None and name != op) or (name, id(fwd)) in out:
-            continue
-        k, plugin = declared.get((name, id(fwd)), (None, None))
-        if k is not None:
-            info = KernelInfo(name, fam, fwd, k.name, plugin, k.supports, k.cost)
-        else:
-            info = KernelInfo(name, fam, fwd, _fn_name(fwd).rsplit(".", 1)[-1],
-                              f"register_kernel from {getattr(fwd, '__module__', '?')}")
-        out[(name, id(fwd))] = info
-    # Kernel objects the host accepted but register_kernel no longer lists (should not happen; be safe)
-    for (name, fid), (k, plugin) in declared.items():
-        if (name, fid) not in out and (op is None or name == op):
-            out[(name, fid)] = KernelInfo(name, family, k.forward, k.name, plugin, k.supports, k.cost)
-    return list(out.values())
+    return [KernelInfo(k.op, k.family, k.forward, k.name, k.plugin or "xpgrad", k.supports, k.cost)
+            for k in registered() if k.family == family and (op is None or k.op == op)]
 
 
-_DISPATCHER: list[Callable[..., Any]] = []
+def declines(k: KernelInfo, signature: Any) -> str | None:
+    """``None`` when ``k`` supports ``signature``, else its reason (what the dispatcher reads)."""
+    return None if k.supports is None else _declined(k.supports(signature))
 
 
-def set_dispatcher(dispatcher: Callable[..., Any] | None) -> None:
-    """Let ``dispatcher(op, backend, signature) -> forward`` say which kernel runs (``None``: as today)."""
-    _DISPATCHER[:] = [dispatcher] if dispatcher is not None else []
+def running_kernel(op: Any, backend: Any, signature: Any, args: Any = None) -> Callable[..., Any]:
+    """The forward that runs ``op`` on ``backend`` for a call with ``signature`` (and raw ``args``)."""
+    from ..core.dispatch import Dispatcher
+
+    fwd = op.kernels.get(backend, op.forward) if op.kernels else op.forward
+    if isinstance(fwd, Dispatcher):
+        if args is not None:
+            return fwd.select(tuple(args), dict(signature.params))
+        level = "estimate" if get_level() == "measure" else None
+        return fwd.plan(signature, level=level)[0][0].forward
+    return fwd
 
 
-def running_kernel(op: Any, backend: Any, signature: Signature | None = None) -> Callable[..., Any]:
-    """The forward that runs ``op`` on ``backend`` for a call with ``signature``."""
-    if _DISPATCHER:
-        return _DISPATCHER[0](op, backend, signature)
-    return op.kernels.get(backend, op.forward) if op.kernels else op.forward
-
-
-def cost_model_choice(kernels: list[KernelInfo], signature: Signature, profile: Any) -> KernelInfo | None:
+def cost_model_choice(kernels: list[KernelInfo], signature: Any, profile: Any) -> KernelInfo | None:
     """The kernel a cost-model dispatcher would pick: the cheapest that supports ``signature``.
 
     ``None`` when no kernel has a cost function.
@@ -118,7 +77,7 @@ def cost_model_choice(kernels: list[KernelInfo], signature: Signature, profile: 
         if k.cost is None:
             continue
         try:
-            if k.supports is not None and not k.supports(signature):
+            if declines(k, signature) is not None:
                 continue
             c = float(k.cost(signature, profile))
         except Exception:
@@ -200,7 +159,7 @@ def profile_problems(profile: Any, *, has_float64: bool) -> tuple[list[str], dic
 # ---------------------------------------------------------------- cost functions
 
 
-def cost_problems(k: KernelInfo, signatures: list[tuple[str, Signature]], profile: Any
+def cost_problems(k: KernelInfo, signatures: list[tuple[str, Any]], profile: Any
                   ) -> tuple[list[str], list[tuple[str, float]]]:
     """Why ``k.cost`` is not sane along ``signatures`` (valid calls of the op, ordered by size).
 
@@ -211,7 +170,7 @@ def cost_problems(k: KernelInfo, signatures: list[tuple[str, Signature]], profil
     costs: list[tuple[str, float]] = []
     for label, sig in signatures:
         try:
-            if k.supports is not None and not k.supports(sig):
+            if declines(k, sig) is not None:
                 continue
         except Exception as exc:
             problems.append(f"supports({label}) raised {type(exc).__name__}: {exc}")
@@ -234,18 +193,6 @@ def cost_problems(k: KernelInfo, signatures: list[tuple[str, Signature]], profil
     return problems, costs
 
 
-def signature_of(raw_args: list[Any], params: dict[str, Any], op: str = "", device: str = "") -> Signature:
-    """The signature of a call with raw (backend) array arguments; scalars are left out."""
-    shapes, dtypes = [], []
-    for a in raw_args:
-        if hasattr(a, "shape") and hasattr(a, "dtype"):
-            shapes.append(tuple(a.shape))
-            dtypes.append(_np_dtype(a.dtype))
-    return Signature(shapes, dtypes, dict(params), op, device)
-
-
-def _np_dtype(d: Any) -> Any:
-    try:
-        return np.dtype(d)
-    except TypeError:
-        return d
+def signature_of(raw_args: list[Any], params: dict[str, Any], op: str = "", device: str = "") -> Any:
+    """The signature of a call with raw (backend) array arguments, as the dispatcher builds it."""
+    return _CoreSignature.from_call(op, device, tuple(raw_args), dict(params))

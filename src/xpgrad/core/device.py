@@ -86,6 +86,20 @@ class Backend:
     def from_host(self, x: Any) -> Any:
         return self.asarray(x)
 
+    # -- for the dispatcher -------------------------------------------------
+    def synchronize(self) -> None:
+        """Wait until every kernel queued on this device has finished (timing needs it)."""
+
+    def identity(self) -> str:
+        """What decisions measured on this device depend on: the device, its driver, library versions.
+
+        Saved dispatch wisdom and calibrations are keyed by it, so a new driver
+        or library version plans afresh. Subclasses add what they know.
+        """
+        xp = self.xp
+        name = getattr(xp, "__name__", type(xp).__name__)
+        return f"{self.device} {name} {getattr(xp, '__version__', '')}".rstrip()
+
     # -- dtypes -----------------------------------------------------------
     def dtype(self, d: Any) -> Any:
         """This namespace's dtype for ``d`` (a dtype of any library, or its name)."""

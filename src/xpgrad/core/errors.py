@@ -23,6 +23,7 @@ __all__ = [
     "InplaceError",
     "BackwardError",
     "RegistryError",
+    "OutOfResourcesError",
     "describe",
 ]
 
@@ -73,6 +74,14 @@ class BackwardError(XpgradError, RuntimeError):
 
 class RegistryError(XpgradError, ValueError):
     """An op or rule was defined incorrectly (duplicate name, missing rule, bad signature)."""
+
+
+class OutOfResourcesError(XpgradError, MemoryError):
+    """A kernel could not get the memory, registers or local memory it needs for this call.
+
+    Kernels raise it (or ``MemoryError``) so that the dispatcher can fall back to
+    the next-cheapest candidate, as PyTorch's cuDNN algorithm loop does.
+    """
 
 
 def describe(value: Any) -> str:

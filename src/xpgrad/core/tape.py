@@ -29,6 +29,7 @@ from .errors import (
     XpgradError,
     describe,
 )
+from .dispatch import RESOURCE_ERRORS, Dispatcher
 from .tensor import _NAMESPACE, Leaf, Tensor
 from .zero import ZERO
 
@@ -256,12 +257,17 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
             or default_backend()
 
     fwd = op.kernels.get(b, op.forward) if op.kernels else op.forward
+    if type(fwd) is Dispatcher:   # several kernels: the cheapest for this signature (a dict lookup)
+        fwd = fwd.select(raw, params)
     try:
         out = fwd(b.xp, *raw, **params)
-    except XpgradError:
-        raise
-    except Exception as exc:  # the backend's own error, reworded with op, shapes, dtypes, devices
-        raise op_error(op, args, params, exc) from exc
+    except Exception as exc:
+        if isinstance(exc, RESOURCE_ERRORS) and type(op.kernels.get(b)) is Dispatcher:
+            out = op.kernels[b].fall_back(b.xp, raw, params, fwd, exc)   # the next-cheapest kernel
+        elif isinstance(exc, XpgradError):
+            raise
+        else:  # the backend's own error, reworded with op, shapes, dtypes, devices
+            raise op_error(op, args, params, exc) from exc
 
     b_in = b
     if op.out_backend is not None:  # device transfers: the result lives elsewhere

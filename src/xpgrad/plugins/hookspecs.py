@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pluggy
 
 from ..core.device import Backend
+from ..core.dispatch import Kernel
 from ..core.registry import Op
 
 __all__ = ["hookspec", "hookimpl", "BackendFamily", "Kernel", "XpgradSpec", "PROJECT"]
@@ -60,27 +60,7 @@ class BackendFamily:
     unusable: list[tuple[str, str]] = field(default_factory=list)  # (device, why) found by load()
 
 
-@dataclass
-class Kernel:
-    """An alternative forward implementation of an op on one backend family.
-
-    ``forward(xp, *arrays, **params)`` has the signature of the op's forward
-    rule and must return what it returns, on the same device. ``supports`` and
-    ``cost`` (``(signature, profile) -> seconds``) feed the cost-model
-    dispatcher; a kernel without them is used whenever its family runs the op.
-    Until that dispatcher exists, the last kernel registered for an op and a
-    family is what runs, so a kernel handles every call (falling back to the
-    op's generic ``forward`` for cases it does not cover).
-
-    >>> Kernel("softmax", "cuda", fused_softmax, name="cuda-fused")      # doctest: +SKIP
-    """
-
-    op: str
-    family: str
-    forward: Callable[..., Any]
-    name: str = "default"
-    supports: Callable[..., bool] | None = None
-    cost: Callable[..., float] | None = None
+# A kernel (one algorithm of an op on a family) is the dispatcher's Kernel: re-exported here.
 
 
 class XpgradSpec:
@@ -107,7 +87,10 @@ class XpgradSpec:
 
     @hookspec
     def xpgrad_kernels(self) -> list[Kernel]:
-        """Faster implementations of existing ops on a backend family.
+        """Implementations of existing ops on a backend family: :class:`Kernel` objects.
 
-        A kernel for an op that no plugin defines is refused and reported.
+        Several kernels of one op on one family compete through the cost-model
+        dispatcher: give each a ``supports(signature)`` and a ``cost(signature,
+        profile)`` (see :mod:`xpgrad.core.dispatch`). A kernel for an op that no
+        plugin defines is refused and reported.
         """

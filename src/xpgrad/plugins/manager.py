@@ -45,7 +45,7 @@ from typing import Any
 
 import pluggy
 
-from ..backends import register_kernel
+from ..core import dispatch as _dispatch
 from ..core import registry
 from ..core.device import _BY_DEVICE, Backend, register_backend, register_loader
 from ..core.errors import DeviceError
@@ -368,7 +368,7 @@ class PluginHost:
         elif not callable(k.forward):
             reason = "its forward is not callable"
         else:
-            register_kernel(k.op, k.family, k.forward)
+            _dispatch.register(k, plugin=plugin)
             self.kernels.append((k, plugin))
             self._info(plugin).kernels.append(f"{k.op} on {k.family}")
             return

@@ -51,6 +51,18 @@ class CupyBackend(Backend):
         with x.device:
             return x.copy()
 
+    def synchronize(self) -> None:
+        """Wait for every stream of the device."""
+        self.cuda_device.synchronize()
+
+    def identity(self) -> str:
+        """Device name, CUDA driver and runtime versions, CuPy version."""
+        props = cupy.cuda.runtime.getDeviceProperties(self.index)
+        name = props.get("name", b"CUDA device")
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        return (f"{self.device} {name} | driver {cupy.cuda.runtime.driverGetVersion()} | "
+                f"runtime {cupy.cuda.runtime.runtimeGetVersion()} | cupy {cupy.__version__}")
+
 
 def device_profile(index: int) -> CudaProfile:
     """The profile of CUDA device ``index``, from its attributes."""

@@ -82,6 +82,13 @@ class FPGABackend(Backend):
     def copy(self, x: Any) -> FPGAArray:
         return _new(x._a.copy(), x._dev)
 
+    def identity(self) -> str:
+        """The card and its systolic configuration: dispatch decisions depend on both.
+
+        VENDOR: add the bitstream and driver versions of a real card here.
+        """
+        return f"{self.device} {self.native_device.config!r}"
+
 
 def _dev(device: Any) -> FPGADevice:
     return namespace.as_device(device, "transfer_counts")

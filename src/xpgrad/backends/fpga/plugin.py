@@ -14,8 +14,8 @@ and ``import xpgrad`` finds it. This one implements two hooks:
   to open) and returns one Backend per card.
 * ``xpgrad_kernels()`` — the kernels of section 4 with their ``supports`` and
   ``cost`` (section 5): for ``matmul`` and ``conv2d`` the systolic kernel and the
-  "host" one, so a cost-model dispatcher can choose. Until that dispatcher
-  exists, the kernel registered last runs: the systolic one.
+  "host" one, and the cost-model dispatcher (``xpgrad.dispatch``) runs the
+  cheaper for each call: the host for tiny products, the array for large ones.
 
     VENDOR: ``load()`` is where you open the driver, enumerate cards, load
     bitstreams, and raise ``ImportError`` when your runtime library is missing
@@ -28,7 +28,7 @@ from ...core.device import Backend, devices, get_backend, register_backend
 from ...core.registry import ops
 from ...plugins.hookspecs import BackendFamily, Kernel, hookimpl
 from .. import kernels as registered_kernels
-from .. import register_kernel
+from ...core import dispatch
 from . import cost, systolic
 from .array import device_count, get_device
 from .backend import FPGABackend
@@ -60,11 +60,10 @@ def register() -> list[Backend]:
     """
     out = load()
     if not _REGISTERED_KERNELS[0] and not any(f == "fpga" for _, f, _ in registered_kernels()):
-        # Without the plugin manager (which registers kernels() through the hook), do it here;
-        # the systolic kernels go last, so they are the ones that run.
+        # Without the plugin manager (which registers kernels() through the hook), do it here.
         _REGISTERED_KERNELS[0] = True
         for k in kernels():
-            register_kernel(k.op, k.family, k.forward)
+            dispatch.register(k, plugin="xpgrad.backends.fpga")
     have = set(devices())
     for b in out:
         if b.device not in have or get_backend(b.device) is not b:
@@ -73,15 +72,15 @@ def register() -> list[Backend]:
 
 
 def kernels() -> list[Kernel]:
-    """This family's kernels, host first: a host registering them in order ends on the systolic one."""
+    """This family's kernels: for matmul and conv2d, the host and the systolic array, each with its cost."""
     out = [Kernel("matmul", "fpga", systolic.host_matmul, name="host",
                   supports=lambda signature: True, cost=cost.host_matmul_kernel_cost),
-           Kernel("matmul", "fpga", systolic.matmul, name="systolic",
+           Kernel("matmul", "fpga", systolic.matmul, name="systolic", default=True,
                   supports=cost.matmul_supported, cost=cost.matmul_kernel_cost)]
     if "conv2d" in ops():  # a kernel for an op nobody defines would be refused
         out += [Kernel("conv2d", "fpga", systolic.host_conv2d, name="host",
                        supports=lambda signature: True, cost=cost.host_conv2d_kernel_cost),
-                Kernel("conv2d", "fpga", systolic.conv2d, name="systolic",
+                Kernel("conv2d", "fpga", systolic.conv2d, name="systolic", default=True,
                        supports=cost.conv2d_supported, cost=cost.conv2d_kernel_cost)]
     return out
 

@@ -215,6 +215,9 @@ def configure(config: SystolicConfig | None = None, /, *, device: Any = None,
     for dev in _devices(device):
         dev.config = config if config is not None and not changes else replace(config or dev.config,
                                                                                 **changes)
+    from ...core import dispatch
+
+    dispatch.forget()   # decisions made under the old configuration's costs no longer hold
     return old
 
 

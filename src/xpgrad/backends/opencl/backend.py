@@ -55,6 +55,18 @@ class OpenCLBackend(Backend):
         """A contiguous copy of ``x`` on the device."""
         return ns._copy(x)
 
+    def synchronize(self) -> None:
+        """Wait for the device's queue to drain."""
+        self.cl_device.queue.finish()
+
+    def identity(self) -> str:
+        """Device, platform, driver and pyopencl versions: what kernel timings depend on."""
+        import pyopencl as cl
+
+        d = self.cl_device.cl_device
+        return (f"{self.device} {d.name.strip()} | {d.platform.name.strip()} {d.platform.version.strip()} | "
+                f"driver {d.driver_version.strip()} | pyopencl {cl.VERSION_TEXT}")
+
 
 _BACKENDS: list[OpenCLBackend] = []
 

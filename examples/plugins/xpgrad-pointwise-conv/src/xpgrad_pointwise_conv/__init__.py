@@ -1,0 +1,1 @@
+"""xpgrad-pointwise-conv: a third-party conv2d kernel chosen by xpgrad's cost-model dispatcher."""
