@@ -6,7 +6,8 @@ its cost model says is cheapest for the call's shapes, dtypes and device.
 
 * :func:`explain` — every candidate for a call, whether it supports it and why
   not, estimated and measured cost, the choice and the reason.
-* :func:`prefer` — force a kernel for an op (a ``with`` block, or globally).
+* :func:`prefer` — force a kernel for an op (a ``with`` block, or globally);
+  :func:`stay_on_device` sets aside kernels that compute on the host by design.
 * :func:`set_level` — ``estimate`` (default), ``measure`` (time candidates on
   first sight, save the winner), ``wisdom-only`` (saved decisions or the
   default kernel; never time). ``XPGRAD_DISPATCH`` sets it for a process.
@@ -30,12 +31,13 @@ from typing import Any
 
 from .core.dispatch import (LEVELS, Explanation, Kernel, Signature, cache_dir, choose, explain, export_wisdom,
                             forget, get_level, import_wisdom, kernels_of, prefer, save_profile,
-                            set_level, stats, wisdom_path)
+                            set_level, stats, stay_on_device, wisdom_path)
+from .core import dispatch as _core
 from .core.device import get_backend
 
-__all__ = ["explain", "choose", "prefer", "set_level", "get_level", "LEVELS", "Signature", "Kernel",
-           "Explanation", "export_wisdom", "import_wisdom", "wisdom_path", "cache_dir", "forget", "stats",
-           "kernels_of", "calibrate"]
+__all__ = ["explain", "choose", "prefer", "stay_on_device", "set_level", "get_level", "LEVELS",
+           "Signature", "Kernel", "Explanation", "export_wisdom", "import_wisdom", "wisdom_path", "cache_dir",
+           "forget", "stats", "kernels_of", "calibrate"]
 
 
 def calibrate(device: Any = None, *, save: bool = True) -> dict[str, Any]:
@@ -51,6 +53,7 @@ def calibrate(device: Any = None, *, save: bool = True) -> dict[str, Any]:
     if prof is None or not callable(getattr(prof, "calibrate", None)):
         raise ValueError(f"device {b.device!r} has no profile to calibrate")
     t0 = time.perf_counter()
+    _core._PROFILES_APPLIED.add(b)   # a stored calibration must not be loaded over this one
     prof.calibrate()
     measured = dict(getattr(prof, "measured", {}) or {})
     out = {"device": b.device, "identity": b.identity(), "seconds": time.perf_counter() - t0,

@@ -80,10 +80,14 @@ def kernels(op, *specs):
     out = []
     for fwd, cost, supports, *default in specs:
         D.register(D.Kernel(op.name, "cpu", fwd, name=fwd.name,
-                            cost=None if cost is None else (lambda sig, p, c=cost: c(sig) if callable(c) else c),
+                            cost=None if cost is None else _cost(cost),
                             supports=supports, default=bool(default and default[0])), plugin="tests")
         out.append(fwd)
     return out
+
+
+def _cost(c):
+    return lambda sig, profile: c(sig) if callable(c) else c
 
 
 def x_of(n):
@@ -270,7 +274,8 @@ def test_explain_for_an_op_without_a_choice():
 
 
 def test_measure_times_the_candidates_saves_wisdom_and_a_second_run_times_nothing(op):
-    slow, fast = kernels(op, (Counted("slow", sleep=4e-3), 1e-9, None), (Counted("fast", sleep=2e-4), 1.0, None))
+    slow, fast = kernels(op, (Counted("slow", sleep=4e-3), 1e-9, None),
+                         (Counted("fast", sleep=2e-4), 1.0, None))
     with D.set_level("measure"):
         np.testing.assert_array_equal(op(x_of(3), 2.0).numpy(), x_of(3) * 2)
         e = D.explain(op, x_of(3), 2.0, level="estimate")
@@ -372,8 +377,8 @@ def test_the_level_comes_from_the_environment():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "wisdom-only"
     env["XPGRAD_DISPATCH"] = "fastest"
-    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True,
+                         text=True, check=True)
     assert out.stdout.strip() == "estimate" and "not a planning level" in out.stderr
     with pytest.raises(ValueError, match="must be one of estimate, measure, wisdom-only"):
         D.set_level("fast")
@@ -402,8 +407,11 @@ PROGRAM = textwrap.dedent("""
 
 def test_a_second_run_under_measure_reuses_the_saved_decisions(tmp_path):
     env = dict(os.environ, XPGRAD_DISPATCH="measure", XPGRAD_CACHE_DIR=str(tmp_path))
-    first = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, check=True)
-    second = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, check=True)
+    def once():
+        argv = [sys.executable, "-c", PROGRAM]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+
+    first, second = once(), once()
     assert first.stdout.split() == ["4", "0", "fast"]     # two signatures, two kernels each
     assert second.stdout.split() == ["0", "2", "fast"]    # nothing timed: both decisions from the file
 

@@ -227,7 +227,8 @@ def test_info_reports_plugins_and_import_still_works(plugin_site):
 
 @pytest.mark.parametrize("env, loaded, skipped_why", [
     ({"XPGRAD_DISABLE_PLUGINS": "all"}, set(), "disabled by XPGRAD_DISABLE_PLUGINS"),
-    ({"XPGRAD_DISABLE_PLUGINS": "xpgrad-broken"}, {"gelu", "debug"}, "disabled by XPGRAD_DISABLE_PLUGINS"),
+    ({"XPGRAD_DISABLE_PLUGINS": "xpgrad-broken"}, {"gelu", "debug", "pointwise"},
+     "disabled by XPGRAD_DISABLE_PLUGINS"),
     ({"XPGRAD_PLUGINS": "gelu"}, {"gelu"}, "not listed in XPGRAD_PLUGINS"),
     ({"XPGRAD_PLUGINS": "gelu,debug", "XPGRAD_DISABLE_PLUGINS": "gelu"}, {"debug"}, None),
 ])

@@ -922,10 +922,14 @@ class Backward:
     error: BaseException | None = None
 
 
-def backward_run(ctx: Context, case: C.Case) -> Backward:
-    """Forward and backward of a float32 sample on the device, counting device-to-host reads."""
+def backward_run(ctx: Context, case: C.Case, *, fresh: bool = False) -> Backward:
+    """Forward and backward of a float32 sample on the device, counting device-to-host reads.
+
+    Kept per case for the other checks; ``fresh`` runs it again, uncached (residency's runs
+    differ: they set aside kernels that compute on the host).
+    """
     key = C.Case(case.op, case.sample, case.dtype, "backward")
-    cache = ctx._backward
+    cache = {} if fresh else ctx._backward
     if key in cache:
         return cache[key]
     xg = ctx.xg
@@ -973,18 +977,37 @@ def backward_run(ctx: Context, case: C.Case) -> Backward:
 
 
 def check_residency(ctx: Context, op: Any) -> CheckResult:
+    from ..core.dispatch import stay_on_device
+
+    with stay_on_device():   # kernels that compute on the host by design are the kernel check's business
+        return _check_residency(ctx, op)
+
+
+def _check_residency(ctx: Context, op: Any) -> CheckResult:
     t = Tally(op.name, "residency")
+    aside = [k.name for k in ctx.op_kernels(op.name) if k.transfers]
+    if aside:
+        t.note(f"kernel(s) {', '.join(aside)} compute on the host by design (Kernel.transfers): set aside "
+               "here, so the device's own kernels are what is checked")
     moves = op.out_backend is not None  # to_device: a transfer by definition
     if ctx.counter is None:
         t.note(f"{ctx.device} exposes no transfer counter" + (" (host memory)" if ctx.family == "cpu" else
                ": placement checked, round trips not counted (see docs/conformance.md)"))
     else:
         t.note(f"device-to-host reads counted by {ctx.counter.source}")
-    running = op.kernels.get(ctx.b) if op.kernels else None
     for i in range(len(_samples(op))):
         case = C.Case(op.name, i, "float32")
-        run = ctx.run(case)
+        run = ctx._run(case) if aside else ctx.run(case)
         snippet = repro.residency(ctx, case)
+        running = None
+        if op.kernels and op.kernels.get(ctx.b) is not None:
+            try:
+                host, params = C.host_inputs(case, ctx.seed)
+                raw = [a.data if isinstance(a, ctx.xg.Tensor) else a for a in C.to_device(host, ctx.device)]
+                params = C.resolve(params, ctx.device)
+                running = running_kernel(op, ctx.b, signature_of(raw, params, op.name, ctx.device), raw)
+            except Exception:   # inputs the op refuses: the forward check reports them
+                running = None
         problems = []
         if run.error is None:
             problems += run.placement
@@ -1018,7 +1041,7 @@ def check_residency(ctx: Context, op: Any) -> CheckResult:
         for w in run.warnings[:3]:
             t.note(f"{case.describe()}: warning during the forward: {w[:200]}")
         if op.differentiable and _samples(op)[i].grad:
-            bw = backward_run(ctx, case)
+            bw = backward_run(ctx, case, fresh=bool(aside))
             if bw.error is not None:
                 continue
             problems = list(bw.placement)

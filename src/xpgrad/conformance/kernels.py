@@ -34,6 +34,7 @@ class KernelInfo:
     plugin: str
     supports: Callable[..., bool] | None = None
     cost: Callable[..., float] | None = None
+    transfers: bool = False   # computes on the host by design (Kernel.transfers)
 
 
 def Signature(shapes: list, dtypes: list, params: dict | None = None, op: str = "", device: str = "") -> Any:
@@ -45,7 +46,8 @@ def family_kernels(family: str, op: str | None = None) -> list[KernelInfo]:
     """Every kernel registered for ``family`` (optionally for one op), in registration order."""
     from ..core.dispatch import registered
 
-    return [KernelInfo(k.op, k.family, k.forward, k.name, k.plugin or "xpgrad", k.supports, k.cost)
+    return [KernelInfo(k.op, k.family, k.forward, k.name, k.plugin or "xpgrad", k.supports, k.cost,
+                       k.transfers)
             for k in registered() if k.family == family and (op is None or k.op == op)]
 
 

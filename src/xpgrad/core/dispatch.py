@@ -46,7 +46,7 @@ from typing import Any
 from .errors import OutOfResourcesError, RegistryError
 
 __all__ = ["Kernel", "Signature", "Dispatcher", "Explanation", "register", "candidates", "registered",
-           "install", "explain", "choose", "prefer", "set_level", "get_level", "LEVELS",
+           "install", "explain", "choose", "prefer", "stay_on_device", "set_level", "get_level", "LEVELS",
            "gemm_time", "memory_time", "transfer_time", "launch_time", "compute_time", "fft_time",
            "wisdom_path", "export_wisdom", "import_wisdom", "forget", "cache_dir", "stats", "kernels_of",
            "save_profile", "load_profile", "itemsize"]
@@ -72,7 +72,9 @@ class Kernel:
     every call; one without ``cost`` is ranked before those with a cost model
     (it claims the op outright). ``version`` goes into the wisdom key: bump it
     when the kernel changes, and saved timings of the old one are no longer used.
-    ``default`` marks the kernel ``wisdom-only`` planning uses with no wisdom.
+    ``default`` marks the kernel ``wisdom-only`` planning uses with no wisdom;
+    ``transfers`` declares a kernel that moves its operands to compute elsewhere
+    (OpenCL's "host" matmul), so residency checks expect its round trips.
 
     >>> Kernel("softmax", "cuda", fused_softmax, name="cuda-fused")      # doctest: +SKIP
     """
@@ -85,6 +87,7 @@ class Kernel:
     cost: Callable[..., float] | None = None
     version: str = "1"
     default: bool = False
+    transfers: bool = False   # computes elsewhere (on the host) by design: its transfers are not fallbacks
     plugin: str = field(default="", compare=False)   # filled in by register()
 
     def check(self, signature: "Signature") -> str | None:
@@ -472,6 +475,32 @@ class prefer:
         self._set(self._old)
 
 
+_STAY = [False]
+
+
+class stay_on_device:
+    """Never choose kernels that compute elsewhere by design (``Kernel.transfers``): globally or in a block.
+
+    On a CPU OpenCL device the cost model may run small products on the host;
+    inside ``with stay_on_device():`` every op runs on the device's own kernels.
+
+    >>> with stay_on_device():
+    ...     pass
+    """
+
+    def __init__(self, on: bool = True) -> None:
+        self._old = _STAY[0]
+        _STAY[0] = bool(on)
+        _forget_decisions()
+
+    def __enter__(self) -> "stay_on_device":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        _STAY[0] = self._old
+        _forget_decisions()
+
+
 def _preferred(op: str, device: str) -> str | None:
     return _PREFER.get((op, device)) or _PREFER.get((op, None))
 
@@ -782,7 +811,8 @@ class Dispatcher:
         if rows is None:
             _STATS["planned"] += 1
         prof = self.profile() if profile is None else profile
-        why_not = {k.name: k.check(sig) for k in self.kernels}
+        why_not = {k.name: "set aside: stay_on_device() is in effect" if _STAY[0] and k.transfers
+                   else k.check(sig) for k in self.kernels}
         ok = [k for k in self.kernels if why_not[k.name] is None]
         est = {k.name: k.estimate(sig, prof) for k in ok}
         # no cost model first (it claims the op), then by estimated cost; ties in registration order

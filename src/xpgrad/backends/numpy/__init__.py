@@ -3,8 +3,9 @@
 Its namespace is ``array_api_compat.numpy``, NumPy seen through the Array API
 (with a few hot functions made faster, see ``namespace.py``),
 and it brings NumPy kernels for ops whose generic Array API forward is slow
-(here and in ``kernels.py``). Its device profile (``profile.py``) says what
-NumPy runs on: SIMD extensions, BLAS, estimated FLOP/s and bandwidth.
+(here and in ``kernels.py``; conv2d's four, chosen per call by their cost models,
+in ``conv.py``). Its device profile (``profile.py``) says what NumPy runs on:
+SIMD extensions, BLAS, FLOP/s and bandwidth, and what those cost models read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ...core.device import Backend, register_backend
 from ...core.tensor import unwrap
 from .. import register_kernel
+from . import conv
 from . import namespace as xp_numpy
 from .kernels import KERNELS
 from .profile import NumpyProfile
@@ -43,6 +45,13 @@ class NumpyBackend(Backend):
         # NumPy's 0-d arithmetic returns scalars (np.float32): a gradient must be an array.
         return x.copy() if type(x) is np.ndarray else np.array(x)
 
+    def identity(self) -> str:
+        """The CPU, its count, NumPy's version and the BLAS it links: what kernel timings depend on."""
+        p = self.profile
+        blas = p.blas
+        return (f"cpu {p.cpu} x{p.cpus} | numpy {np.__version__} | "
+                f"blas {blas.get('name', '?')} {blas.get('version', '')}".rstrip())
+
 
 def scatter_add(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
     """``scatter_add`` in O(m + n): ``np.add.at`` accumulates repeated indices."""
@@ -68,6 +77,8 @@ def register() -> NumpyBackend:
     register_kernel("scatter_add", b, scatter_add)
     register_kernel("einsum", b, einsum)
     register_kernel("sum", b, sum_)
-    for name, kernel in KERNELS.items():   # conv2d, pooling, the softmax family (kernels.py)
+    for name, kernel in KERNELS.items():   # pooling, the softmax family (kernels.py)
         register_kernel(name, b, kernel)
+    for k in conv.kernels():               # conv2d: four algorithms, the cheapest by cost model (conv.py)
+        register_kernel("conv2d", b, k.pop("forward"), **k)
     return b

@@ -1,11 +1,9 @@
-"""NumPy kernels for convolution, pooling and the softmax family.
+"""NumPy kernels for pooling and the softmax family (conv2d's are in ``conv.py``).
 
 Each has the signature of its op's forward rule and returns what the generic
 forward returns (``tests/backends/test_numpy.py`` checks both on many shapes);
 ``benchmarks/numpy_kernels.py`` times one against the other.
 
-* ``conv2d``: an im2col built by one ``as_strided`` view and one copy, then one
-  batched matmul (the generic forward gathers kh·kw slices and stacks them).
 * ``max_pool2d`` / ``avg_pool2d``: separable reductions (down the columns, then
   along the rows), written in place (the generic forward reduces kh·kw strided
   slices, allocating at each step).
@@ -19,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+
+from .conv import im2col as conv2d   # the im2col kernel, under the name it had here
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "softmax", "log_softmax", "logsumexp", "KERNELS"]
 
@@ -50,25 +49,6 @@ def _padded(x: np.ndarray, pad: tuple[int, int], fill: Any) -> np.ndarray:
     out[:, :, ph:ph + h, pw + w:] = fill
     out[:, :, ph:ph + h, pw:pw + w] = x
     return out
-
-
-# ---------------------------------------------------------------- conv2d
-
-
-def conv2d(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
-           groups: int = 1) -> Any:
-    """``conv2d`` as one strided im2col copy and one batched matmul (BLAS)."""
-    geo = _nn().conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-    (n, c, _, _), (o, cg, kh, kw), (ho, wo) = x.shape, w.shape, geo.out
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    x = _padded(x, geo.padding, 0)
-    s = x.strides
-    # (N, C, kh, kw, Ho, Wo): a view; the reshape below is the only copy of the im2col
-    win = as_strided(x, (n, c, kh, kw, ho, wo),
-                     (s[0], s[1], dh * s[2], dw * s[3], sh * s[2], sw * s[3]), writeable=False)
-    cols = win.reshape(n, groups, cg * kh * kw, ho * wo)
-    out = np.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)   # (N, G, O/G, Ho·Wo)
-    return out.reshape(n, o, ho, wo)
 
 
 # ---------------------------------------------------------------- pooling
@@ -176,5 +156,5 @@ def logsumexp(xp: Any, x: Any, /, *, axis: Any = None, keepdims: bool = False) -
     return s.reshape(tuple(d for i, d in enumerate(x.shape) if i not in drop))
 
 
-KERNELS = {"conv2d": conv2d, "max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
+KERNELS = {"max_pool2d": max_pool2d, "avg_pool2d": avg_pool2d,
            "softmax": softmax, "log_softmax": log_softmax, "logsumexp": logsumexp}
