@@ -829,16 +829,34 @@ def test_to_device_op_between_cpu_and_opencl(rng):
 # ---------------------------------------------------------------- the must-show
 
 
+# On a CPU OpenCL device the dispatcher's cost model runs float32 products on the host (NumPy's BLAS
+# beats the device's kernels on the same cores, transfers included): these two tests prefer the
+# device's own kernel, and the next one checks the host choice is counted as a choice, not a fallback.
+
+
 def test_matmul_1024_makes_no_host_round_trip(rng):
     a = rng.standard_normal((1024, 1024)).astype(np.float32)
     b = rng.standard_normal((1024, 1024)).astype(np.float32)
     x, y = xg.asarray(a, device=DEV), xg.asarray(b, device=DEV)
     cx.reset_counters()
-    z = x @ y
+    with xg.dispatch.prefer("matmul", "tiled", device=DEV):
+        z = x @ y
     D.queue.finish()
     assert cx.host_transfers() == 0 and cx.fallback_counts() == {}
     assert z.device == DEV and z.dtype == xg.float32 and z.shape == (1024, 1024)
     np.testing.assert_allclose(z.numpy(), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_a_host_matmul_is_the_dispatchers_choice_not_a_fallback(rng):
+    a = rng.standard_normal((4, 4)).astype(np.float32)
+    x = xg.asarray(a, device=DEV)
+    e = xg.dispatch.explain("matmul", x, x)
+    est = {r["kernel"]: r["estimate"] for r in e.rows}
+    assert e.choice == "host" and est["host"] < est["naive"]      # one launch costs more than the product
+    cx.reset_counters()
+    z = x @ x
+    assert z.device == DEV and cx.fallback_counts() == {} and cx.host_transfers() > 0
+    np.testing.assert_allclose(z.numpy(), a @ a, rtol=1e-6)
 
 
 def test_mlp_forward_and_backward_make_no_host_round_trip(rng):
@@ -855,6 +873,7 @@ def test_mlp_forward_and_backward_make_no_host_round_trip(rng):
         W1, b1, W2, b2 = ps = init(dev)
         xb, yb = xg.asarray(x, device=dev), xg.asarray(y, device=dev)
         cx.reset_counters()
+        prefer = xg.dispatch.prefer("matmul", "tiled", device=DEV)
         for _ in range(3):
             loss = xg.mean((xg.tanh(xb @ W1 + b1) @ W2 + b2 - yb) ** 2)
             loss.backward()
@@ -864,6 +883,7 @@ def test_mlp_forward_and_backward_make_no_host_round_trip(rng):
                     p.grad = None
         loss = xg.mean((xg.tanh(xb @ W1 + b1) @ W2 + b2 - yb) ** 2)
         loss.backward()
+        prefer.__exit__()
         if dev == DEV:
             D.queue.finish()
             assert cx.host_transfers() == 0, "the MLP step read from the device"

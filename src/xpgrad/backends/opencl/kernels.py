@@ -7,12 +7,15 @@
   shape and rank; programs are cached per (expression, dtypes, layout).
 * **reduction**: one work-item per output (serial over the reduced extent), or
   a two-stage tree (work-groups reduce chunks in local memory, a serial pass
-  combines the partials) when the outputs are too few to fill the device.
+  combines the partials) when the outputs are too few to fill the device
+  (``stage=`` forces one; ``choices.py`` prices both for the dispatcher).
 * **scan**: one work-item per line, or three passes (chunk totals, their scan,
   chunks with carries) when lines are few and long.
 * **matmul**: tiles of A and B staged in local memory, each work-item computing
   a WM x WN block of C, batch dimensions (broadcast ones too) as the third
-  NDRange dimension; a plain kernel for small or skinny products.
+  NDRange dimension; a plain kernel for small or skinny products
+  (``algorithm=`` forces tiled, naive or NumPy on the host; ``choices.py``
+  prices the three for the dispatcher).
 * **indexing**: gather, scatter (deterministic last-write-wins), scatter-add
   (deterministic: contributions to one element are summed in selection order)
   and the compaction behind boolean masks.
@@ -29,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from .array import OpenCLArray, empty
+from ...core.errors import OutOfResourcesError
+from .array import OpenCLArray, download, empty, upload
 
 __all__ = ["MAXD", "ctype", "broadcast_shapes", "broadcast_strides", "elementwise", "reduce", "scan",
-           "matmul", "gather", "scatter", "scatter_add", "mask_coords"]
+           "matmul", "gather", "scatter", "scatter_add", "mask_coords", "MATMUL_ALGORITHMS", "REDUCE_STAGES",
+           "matmul_tiles", "tiled_fits", "reduce_group_size", "reduce_groups"]
 
 MAXD = 8  # dimensions a kernel handles after merging; more is refused with a clear message
 
@@ -464,14 +469,41 @@ def _rmeta(I: str, ks: list, kst: list, rs: list, rst: list) -> np.ndarray:
     return m
 
 
+REDUCE_STAGES = ("single", "two-stage")
+
+
+def reduce_group_size(dev: Any) -> int:
+    """Work-items per work-group of the two-stage reduction (a power of two)."""
+    return 64 if not dev.is_gpu else 1 << (min(256, dev.max_work_group).bit_length() - 1)
+
+
+def reduce_groups(dev: Any, M: int, K: int) -> int:
+    """Work-groups per output of the two-stage reduction's first pass: enough to fill the device."""
+    L = reduce_group_size(dev)
+    return max(1, min(-(-dev.compute_units * (8 if dev.is_gpu else 4) // max(M, 1)), -(-K // (L * 4)), 1024))
+
+
+def _reduce_auto(dev: Any, M: int, K: int) -> str:
+    """The fixed heuristic used without an explicit stage: one pass when outputs fill the device."""
+    if K <= 64 or M >= dev.compute_units * (256 if dev.is_gpu else 32):
+        return "single"
+    return "two-stage"
+
+
 def reduce(dev: Any, x: OpenCLArray, axes: tuple[int, ...], kind: str, out_dtype: np.dtype,
-           acc_dtype: np.dtype, *, final: str = "") -> OpenCLArray:
+           acc_dtype: np.dtype, *, final: str = "", stage: str | None = None) -> OpenCLArray:
     """Reduce ``x`` over ``axes`` (sorted, distinct) into a new contiguous array of the kept axes.
 
     ``kind`` is sum, prod, max, min, any, all, argmax or argmin; ``final`` is an
     expression of ``acc`` and ``cnt`` (the reduced count) applied to each result
     (``"acc / cnt"`` makes a mean). argmax/argmin give the flat index over ``axes``.
+    ``stage``: ``"single"`` (one work-item per output walks the reduced extent),
+    ``"two-stage"`` (work-groups reduce chunks in local memory into partials, a
+    second pass combines them), or ``None``: single when the outputs fill the
+    device or the extent is short, else two-stage.
     """
+    if stage not in (None, *REDUCE_STAGES):
+        raise ValueError(f"reduce: stage must be one of {', '.join(REDUCE_STAGES)} or None, not {stage!r}")
     out_shape = tuple(n for d, n in enumerate(x._shape) if d not in axes)
     M = 1
     for n in out_shape:
@@ -493,9 +525,11 @@ def reduce(dev: Any, x: OpenCLArray, axes: tuple[int, ...], kind: str, out_dtype
     in_t, A = _CT[x._dtype], _CT[acc_dtype]
     out_t = "long" if arg else _CT[out_dtype]
     fin = final.replace("cnt", f"({A})cnt")
-    L = 64 if not dev.is_gpu else 1 << (min(256, dev.max_work_group).bit_length() - 1)  # a power of two
+    L = reduce_group_size(dev)
     meta = _rmeta(I, ks, kst, rs, rst)
-    if K <= 64 or M >= dev.compute_units * (256 if dev.is_gpu else 32):   # enough outputs to fill the device
+    if stage is None:
+        stage = _reduce_auto(dev, M, K)
+    if stage == "single" or K == 0:
         key = ("red", kind, in_t, A, out_t, "serial", True, I, fin)
         knl = dev.kernel(key, lambda: _red_source(kind, in_t, acc_dtype, out_t, "serial", True, I, L, fin),
                          "red")
@@ -503,7 +537,7 @@ def reduce(dev: Any, x: OpenCLArray, axes: tuple[int, ...], kind: str, out_dtype
             np.int32(len(ks)), np.int32(len(rs)), npI(M), npI(K), npI(K))
         return out
     # Two stages: G chunks per output reduced by work-groups into partials, then a serial pass.
-    G = max(1, min(-(-dev.compute_units * (8 if dev.is_gpu else 4) // M), -(-K // (L * 4)), 1024))
+    G = reduce_groups(dev, M, K)
     chunk = -(-K // G)
     G = -(-K // chunk)
     part = empty((M, G), acc_dtype, dev)
@@ -713,13 +747,53 @@ def _layout(s_major: int, s_minor: int, minor_len: int, major_len: int) -> str:
     return "g"
 
 
-def matmul(dev: Any, a: OpenCLArray, b: OpenCLArray, out_dtype: np.dtype) -> OpenCLArray:
-    """``a @ b`` for arrays of at least 2 dimensions with broadcast batch dimensions."""
+MATMUL_ALGORITHMS = ("tiled", "naive", "host")
+
+
+def matmul_tiles(dev: Any) -> tuple[int, int, int, int, int]:
+    """The tiled kernel's (TM, TN, TK, WM, WN) on ``dev``."""
+    return _TILES_GPU if dev.is_gpu else _TILES_CPU
+
+
+def tiled_fits(dev: Any, itemsize: int) -> str | None:
+    """``None`` when the tiled kernel runs on ``dev`` for elements of ``itemsize`` bytes, else why not."""
+    TM, TN, TK, WM, WN = matmul_tiles(dev)
+    need = (TM + TN) * TK * itemsize
+    if need > dev.local_mem:
+        return f"its tiles need {need} bytes of local memory, the device has {dev.local_mem}"
+    wg = (TN // WN) * (TM // WM)
+    if wg > dev.max_work_group:
+        return f"its work-groups have {wg} work-items, the device allows {dev.max_work_group}"
+    return None
+
+
+def _matmul_auto(dev: Any, M: int, N: int, K: int, itemsize: int) -> str:
+    """The fixed heuristic used without an explicit algorithm: tiled for large enough products."""
+    if tiled_fits(dev, itemsize) is None and M >= 32 and N >= 32 and M * N * K >= 64 ** 3:
+        return "tiled"
+    return "naive"
+
+
+def matmul(dev: Any, a: OpenCLArray, b: OpenCLArray, out_dtype: np.dtype, *,
+           algorithm: str | None = None) -> OpenCLArray:
+    """``a @ b`` for arrays of at least 2 dimensions with broadcast batch dimensions.
+
+    ``algorithm``: ``"tiled"`` (tiles of A and B in local memory; raises
+    :class:`~xpgrad.core.errors.OutOfResourcesError` where they do not fit),
+    ``"naive"`` (one work-item per element of C, walking a row of A and a column
+    of B), ``"host"`` (both operands read back, NumPy's matmul, the product
+    uploaded), or ``None``: tiled for large enough products, else naive.
+    """
     M, K = a._shape[-2:]
     K2, N = b._shape[-2:]
     if K != K2:
         raise ValueError(f"matmul: {a._shape} @ {b._shape}: the inner dimensions differ ({K} vs {K2})")
+    if algorithm not in (None, *MATMUL_ALGORITHMS):
+        raise ValueError(f"matmul: algorithm must be one of {', '.join(MATMUL_ALGORITHMS)} or None, "
+                         f"not {algorithm!r}")
     batch = broadcast_shapes(a._shape[:-2], b._shape[:-2])
+    if algorithm == "host":
+        return upload(np.matmul(download(a), download(b), dtype=out_dtype), dev, out_dtype)
     out = empty(batch + (M, N), out_dtype, dev)
     nbatch = 1
     for n in batch:
@@ -728,6 +802,12 @@ def matmul(dev: Any, a: OpenCLArray, b: OpenCLArray, out_dtype: np.dtype) -> Ope
         return out
     if K == 0:
         return elementwise(dev, "a0", [out_dtype.type(0)], [out_dtype], out_dtype, out=out)
+    if algorithm is None:
+        algorithm = _matmul_auto(dev, M, N, K, out_dtype.itemsize)
+    elif algorithm == "tiled":
+        why = tiled_fits(dev, out_dtype.itemsize)
+        if why is not None:
+            raise OutOfResourcesError(f"matmul: the tiled kernel does not fit on {dev.name}: {why}")
     bsa = broadcast_strides(a._shape[:-2], a._strides[:-2], batch)
     bsb = broadcast_strides(b._shape[:-2], b._strides[:-2], batch)
     bshape, (bsa, bsb) = _merge_dims(list(batch), [bsa, bsb]) if batch else ([1], [[0], [0]])
@@ -742,11 +822,9 @@ def matmul(dev: Any, a: OpenCLArray, b: OpenCLArray, out_dtype: np.dtype) -> Ope
     T = _CT[out_dtype]
     args = (a._buf, npI(a._offset), npI(sam), npI(sak), b._buf, npI(b._offset), npI(sbk), npI(sbn),
             npI(M), npI(N), npI(K), meta, np.int32(len(bshape)))
-    tiles = _TILES_GPU if dev.is_gpu else _TILES_CPU
-    TM, TN, TK, WM, WN = tiles
-    itemsize = out_dtype.itemsize
-    fits = (TM + TN) * TK * itemsize <= dev.local_mem and (TN // WN) * (TM // WM) <= dev.max_work_group
-    if fits and M >= 32 and N >= 32 and M * N * K >= 64 ** 3:
+    if algorithm == "tiled":
+        tiles = matmul_tiles(dev)
+        TM, TN, TK, WM, WN = tiles
         alay = _layout(sam, sak, K, M)
         blay = _layout(sbk, sbn, N, K)
         even = M % TM == 0 and N % TN == 0 and K % TK == 0

@@ -857,9 +857,9 @@ def tile(x: OpenCLArray, repetitions: Any, /) -> OpenCLArray:
 
 
 def _reduce(x: OpenCLArray, axis: Any, keepdims: builtins.bool, kind: str, out_dt: np.dtype,
-            acc_dt: np.dtype, final: str = "") -> OpenCLArray:
+            acc_dt: np.dtype, final: str = "", stage: str | None = None) -> OpenCLArray:
     axes = _axes(axis, x.ndim)
-    r = K.reduce(x._dev, x, axes, kind, out_dt, acc_dt, final=final)
+    r = K.reduce(x._dev, x, axes, kind, out_dt, acc_dt, final=final, stage=stage)
     if keepdims:
         shape = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
         r = r._view(shape, c_strides(shape), r._offset)
@@ -1039,6 +1039,11 @@ def nonzero(x: OpenCLArray, /) -> tuple[OpenCLArray, ...]:
 
 def matmul(x1: OpenCLArray, x2: OpenCLArray, /) -> OpenCLArray:
     """Matrix product (Array API): 1-D operands become a row (left) or a column (right)."""
+    return _matmul(x1, x2)
+
+
+def _matmul(x1: OpenCLArray, x2: OpenCLArray, algorithm: str | None = None) -> OpenCLArray:
+    """:func:`matmul` by ``kernels.matmul``'s ``algorithm`` (tiled, naive, host; ``None``: its heuristic)."""
     if not isinstance(x1, OpenCLArray) or not isinstance(x2, OpenCLArray):
         raise TypeError("matmul needs two OpenCL arrays")
     dev = _dev_of(x1, x2)
@@ -1051,7 +1056,7 @@ def matmul(x1: OpenCLArray, x2: OpenCLArray, /) -> OpenCLArray:
     b = x2 if x2._dtype == dt else astype(x2, dt)
     a2 = reshape(a, (1, a.shape[0])) if a.ndim == 1 else a
     b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
-    r = K.matmul(dev, a2, b2, dt)
+    r = K.matmul(dev, a2, b2, dt, algorithm=algorithm)
     if x1.ndim == 1 and x2.ndim == 1:
         return reshape(r, ())
     if x1.ndim == 1:

@@ -50,5 +50,10 @@ def xpgrad_backend_families() -> list[BackendFamily]:
 
 @hookimpl
 def xpgrad_kernels() -> list[Kernel]:
-    """scatter_add (getitem's VJP): bucketed by destination, summed in selection order."""
-    return [Kernel("scatter_add", "opencl", _scatter_add, name="deterministic bucketed sum")]
+    """scatter_add (getitem's VJP), and the algorithms the dispatcher chooses among per call:
+    conv2d (direct, im2col, Winograd, FFT), matmul (naive, tiled, host), reductions
+    (single-pass, two-stage). Importing their modules imports no OpenCL library."""
+    from . import choices, conv, fft
+
+    return [Kernel("scatter_add", "opencl", _scatter_add, name="deterministic bucketed sum"),
+            *conv.kernels(), *fft.kernels(), *choices.kernels()]
