@@ -36,6 +36,8 @@ conformance: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/op_overhead.py
+	$(PY) benchmarks/dispatch_overhead.py
+	$(PY) benchmarks/dispatch_regret.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

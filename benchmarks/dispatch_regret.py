@@ -2,7 +2,8 @@
 
 For every signature of ``dispatch_signatures.py`` (conv2d on every device,
 matmul where it has a choice) this times every kernel that supports the call
-(a warm-up, then the minimum of repeats, the device synchronised after each),
+(a warm-up each, then the minimum over rounds in which every kernel runs once
+in turn, the device synchronised after each call),
 then asks the dispatcher for its choice under ``estimate`` (the cost model, on
 the device's calibrated profile) and under ``measure`` (its own timing, in a
 fresh wisdom file), and reports *time of chosen ÷ time of fastest* for both,
@@ -39,17 +40,24 @@ from xpgrad.core import dispatch as D
 from xpgrad.ops import nn as nn_ops
 
 
-def _time(fn: Any, sync: Any, repeats: int, budget: float) -> float:
-    fn()
-    sync()
-    best, spent = math.inf, 0.0
-    for i in range(repeats):
-        t0 = time.perf_counter()
+def _time_all(fns: dict[str, Any], sync: Any, rounds: int, budget: float) -> dict[str, float]:
+    """Minimum seconds of each function, timed round-robin (a warm-up each, then ``rounds`` rounds of one
+    call each): every kernel sees the same machine state, as in a program that interleaves them."""
+    for fn in fns.values():
         fn()
         sync()
-        t = time.perf_counter() - t0
-        best, spent = min(best, t), spent + t
-        if i >= 2 and spent > budget:
+    best = {k: math.inf for k in fns}
+    spent = 0.0
+    for r in range(rounds):
+        for k, fn in fns.items():
+            if r >= 3 and best[k] > 4 * min(best.values()):   # hopeless: enough rounds of it
+                continue
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            t = time.perf_counter() - t0
+            best[k], spent = min(best[k], t), spent + t
+        if r >= 3 and spent > budget:
             break
     return best
 
@@ -111,17 +119,11 @@ def run_device(device: str, *, backward: bool, repeats: int, calibrate: bool) ->
         if not isinstance(d, D.Dispatcher):
             continue
         sig = D.Signature.from_call(op, device, raw, params)
-        times: dict[str, float] = {}
-        for k in d.kernels:
-            if k.check(sig) is not None:
-                continue
-            try:
-                times[k.name] = _time(lambda k=k: k.forward(b.xp, *raw, **params), b.synchronize,
-                                      repeats, 1.0)
-            except MemoryError:
-                continue
-        if not times:
+        fns = {k.name: (lambda k=k: k.forward(b.xp, *raw, **params)) for k in d.kernels
+               if k.check(sig) is None}
+        if not fns:
             continue
+        times = _time_all(fns, b.synchronize, repeats, 2.0)
         D.forget()
         est = D.explain(op, *raw, level="estimate", **params)
         estimates = {r["kernel"]: r["estimate"] for r in est.rows}
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", action="append", help="devices (default: cpu and opencl:0 if present)")
     ap.add_argument("--backward", action="store_true", help="also time conv2d's two VJP convolutions")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7, help="timing rounds per signature")
     ap.add_argument("--no-calibrate", action="store_true", help="use the stored or default profile")
     ap.add_argument("--json", help="write every row to this file")
     args = ap.parse_args(argv)
