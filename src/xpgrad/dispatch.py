@@ -62,6 +62,3 @@ def calibrate(device: Any = None, *, save: bool = True) -> dict[str, Any]:
         out["file"] = save_profile(b)
     forget()
     return out
-
-
-

@@ -39,7 +39,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,8 @@ from .errors import OutOfResourcesError, RegistryError
 
 __all__ = ["Kernel", "Signature", "Dispatcher", "Explanation", "register", "candidates", "registered",
            "install", "explain", "choose", "prefer", "stay_on_device", "set_level", "get_level", "LEVELS",
-           "gemm_time", "memory_time", "transfer_time", "launch_time", "compute_time", "fft_time",
+           "gemm_time", "peak_rate", "memory_time", "transfer_time", "launch_time", "compute_time",
+           "fft_time",
            "wisdom_path", "export_wisdom", "import_wisdom", "forget", "cache_dir", "stats", "kernels_of",
            "save_profile", "load_profile", "itemsize"]
 
@@ -240,7 +241,8 @@ class Signature:
 # measures them; the defaults below are what a profile without them gets.
 
 
-def _peak(profile: Any, isize: int) -> float:
+def peak_rate(profile: Any, isize: int) -> float:
+    """The profile's peak FLOP/s for operands of ``isize`` bytes (float64 at half rate if unknown)."""
     if isize >= 8:
         return float(getattr(profile, "peak_flops_f64", 0.0) or profile.peak_flops / 2)
     return float(profile.peak_flops)
@@ -282,7 +284,7 @@ def gemm_time(profile: Any, m: int, k: int, n: int, *, batch: int = 1, itemsize:
     if m * k * n * batch == 0:
         return launch_time(profile, launches)
     flops = 2.0 * m * k * n * batch
-    compute = flops / (_peak(profile, itemsize) * max(gemm_efficiency(profile, m, k, n), 1e-6))
+    compute = flops / (peak_rate(profile, itemsize) * max(gemm_efficiency(profile, m, k, n), 1e-6))
     traffic = memory_time(profile, itemsize * batch * (m * k + k * n + m * n))
     per_matrix = float(getattr(profile, "gemm_overhead", 0.0)) * batch   # e.g. one BLAS call per matrix
     return max(compute, traffic) + per_matrix + launch_time(profile, launches)
@@ -291,7 +293,7 @@ def gemm_time(profile: Any, m: int, k: int, n: int, *, batch: int = 1, itemsize:
 def compute_time(profile: Any, flops: float, nbytes: float, *, itemsize: int = 4, launches: int = 1) -> float:
     """Seconds of elementwise-style work: ``flops`` at the profile's ``vector_efficiency`` of peak
     (default 0.25) or ``nbytes`` of memory traffic, whichever is slower, plus launches."""
-    rate = _peak(profile, itemsize) * float(getattr(profile, "vector_efficiency", 0.25))
+    rate = peak_rate(profile, itemsize) * float(getattr(profile, "vector_efficiency", 0.25))
     return max(flops / rate, memory_time(profile, nbytes)) + launch_time(profile, launches)
 
 
@@ -304,7 +306,7 @@ def fft_time(profile: Any, points: int, batch: int = 1, *, itemsize: int = 4, la
     if points <= 1 or batch == 0:
         return launch_time(profile, launches)
     flops = 5.0 * points * math.log2(points) * batch
-    rate = float(getattr(profile, "fft_flops", 0.0) or _peak(profile, itemsize) * 0.05)
+    rate = float(getattr(profile, "fft_flops", 0.0) or peak_rate(profile, itemsize) * 0.05)
     traffic = memory_time(profile, 2 * 2 * itemsize * points * batch)
     return max(flops / rate, traffic) + launch_time(profile, launches)
 
@@ -1035,8 +1037,3 @@ def kernels_of(op: Any, device: Any = None) -> list[str]:
 
     b = get_backend(device)
     return [k.name for k in candidates(_resolve(op), b.family)] + ["generic"]
-
-
-def iter_dispatchers() -> Iterator[Dispatcher]:
-    return iter(list(_DISPATCHERS))
-

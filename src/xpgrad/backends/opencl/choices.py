@@ -169,10 +169,6 @@ def tiled_supports(signature: Any) -> bool | str:
     return True
 
 
-def _round_up(n: int, m: int) -> int:
-    return -(-n // m) * m
-
-
 def naive_far(profile: Any, k: int, n: int, itemsize: int) -> bool:
     """Whether the naive kernel's walk down B's columns misses the cache: on a GPU when B (k×n) is larger
     than the cache; on a CPU when B's rows are a multiple of 2 KiB apart (every step down a column
@@ -221,7 +217,7 @@ def tiled_matmul_cost(signature: Any, profile: Any) -> float:
     fixed = _fig(profile, "gemm_latency", 3 * profile.launch_latency)
     # fewer tiles than compute units leave the rest idle
     fill = min(1.0, batch * -(-m // TM) * -(-n // TN) / g.compute_units)
-    return fixed + gemm_time(profile, _round_up(m, TM), _round_up(k, TK), _round_up(n, TN), batch=batch,
+    return fixed + gemm_time(profile, K._round_up(m, TM), K._round_up(k, TK), K._round_up(n, TN), batch=batch,
                              itemsize=dt.itemsize, launches=0) / fill
 
 

@@ -72,8 +72,9 @@ from typing import Any
 
 import numpy as np
 
-from ...core.dispatch import Kernel, compute_time, gemm_time, launch_time, memory_time
+from ...core.dispatch import Kernel, compute_time, gemm_time, launch_time, memory_time, peak_rate
 from ...core.errors import OutOfResourcesError
+from . import kernels as K
 
 __all__ = ["kernels", "direct", "im2col", "winograd", "direct_cost", "im2col_cost", "winograd_cost",
            "direct_supports", "im2col_supports", "winograd_supports", "calibrate_direct"]
@@ -123,37 +124,16 @@ def _device_of(signature: Any) -> Any:
         return None
 
 
-def _resource_error(kernel: str, x: Any, w: Any, exc: BaseException) -> OutOfResourcesError:
-    what = getattr(exc, "what", None) or str(exc) or type(exc).__name__
-    return OutOfResourcesError(f"conv2d ({kernel}) on {x._dev.name}: x {tuple(x.shape)}, w {tuple(w.shape)} "
-                               f"{x.dtype}: the device ran out of memory or resources ({what})")
-
-
-# pyopencl status codes that mean "not enough of something" rather than a bug
-_RESOURCE_CODES = {-4: "MEM_OBJECT_ALLOCATION_FAILURE", -5: "OUT_OF_RESOURCES", -6: "OUT_OF_HOST_MEMORY",
-                   -61: "INVALID_BUFFER_SIZE"}
-
-
 def _guarded(kernel: str) -> Any:
     """The forward rule ``fn`` with pyopencl's out-of-memory / out-of-resources failures raised as
     :class:`OutOfResourcesError` (which the dispatcher answers by trying the next kernel)."""
     def wrap(fn: Any) -> Any:
         def forward(xp: Any, x: Any, w: Any, /, **params: Any) -> Any:
-            import pyopencl as cl
-
             if getattr(x, "_dev", None) is not getattr(w, "_dev", None):
                 raise ValueError(f"conv2d: x and w live on different devices ({x.device} and {w.device})")
-            try:
+            with K.resource_errors(lambda: f"conv2d ({kernel}) on {x._dev.name}: x {tuple(x.shape)}, "
+                                           f"w {tuple(w.shape)} {x.dtype}"):
                 return fn(xp, x, w, **params)
-            except OutOfResourcesError:
-                raise
-            except (MemoryError, cl.MemoryError) as exc:
-                raise _resource_error(kernel, x, w, exc) from exc
-            except cl.Error as exc:
-                code = getattr(exc, "code", None)
-                if code in _RESOURCE_CODES or any(n in str(exc) for n in _RESOURCE_CODES.values()):
-                    raise _resource_error(kernel, x, w, exc) from exc
-                raise
         forward.__name__ = forward.__qualname__ = kernel
         forward.__doc__ = fn.__doc__
         forward.__wrapped__ = fn
@@ -190,17 +170,13 @@ def _row_group(dev: Any, wo: int, rows: int, items: int = 1024) -> tuple[int, in
     """A work-group over output rows: whole SIMD vectors (16 floats) along a row (up to 64) and
     rows enough for about ``items`` work-items: CPU runtimes pay per work-group, ~20 ns each."""
     items = min(items, dev.max_work_group)
-    lx = min(64, _round_up(wo, 16), items)
+    lx = min(64, K._round_up(wo, 16), items)
     return lx, max(1, min(rows, items // lx))
 
 
 def _group(dev: Any, n: int) -> int:
     """Work-items per group of a 1-D range of ``n``: whole SIMD vectors, up to ``_LSZ``."""
-    return max(1, min(_LSZ, dev.max_work_group, _round_up(n, 16)))
-
-
-def _round_up(n: int, m: int) -> int:
-    return -(-n // m) * m
+    return max(1, min(_LSZ, dev.max_work_group, K._round_up(n, 16)))
 
 
 def _strides(a: Any) -> tuple[int, ...]:
@@ -208,7 +184,6 @@ def _strides(a: Any) -> tuple[int, ...]:
 
 
 def _ix(*arrays: Any, extra: int = 0) -> tuple[str, Any]:
-    from . import kernels as K
 
     I = K._idx(*arrays, extra=extra)
     return I, (np.int32 if I == "int" else np.int64)
@@ -226,10 +201,9 @@ _LSZ = 256     # work-items per group along the output positions (CPU runtimes p
 
 
 def _direct_source(T: str, I: str, OB: int) -> str:
-    from .kernels import _preamble
 
     madd = "fma(v, wv, acc[j])" if T in ("float", "double") else "acc[j] + v * wv"
-    return _preamble(f"""
+    return K._preamble(f"""
 #define OB {OB}
 __kernel void conv_direct(__global {T}* out,
                           __global const {T}* x, {I} xo, {I} sxn, {I} sxc, {I} sxh, {I} sxw,
@@ -283,7 +257,6 @@ __kernel void conv_direct(__global {T}* out,
 def direct(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> Any:
     """conv2d by one direct OpenCL kernel (see the module docstring)."""
-    from . import kernels as K
     from .array import empty
 
     geo = _geometry(x.shape, w.shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
@@ -302,7 +275,7 @@ def direct(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dil
     lsz = _direct_group(n * L, nob * G, dev.compute_units, dev.max_work_group)
     (sh, sw), (ph, pw), (dh, dw) = geo.stride, geo.padding, geo.dilation
     _launch(dev, ("conv_direct", T, I, OB), lambda: _direct_source(T, I, OB), "conv_direct",
-            (_round_up(n * L, lsz), nob, G), (lsz, 1, 1), out._buf,
+            (K._round_up(n * L, lsz), nob, G), (lsz, 1, 1), out._buf,
             x._buf, npI(x._offset), *map(npI, _strides(x)), w._buf, npI(w._offset), *map(npI, _strides(w)),
             *map(np.int32, (cg, h, wd, kh, kw, ho, wo, og, G)), npI(n * L),
             *map(np.int32, (sh, sw, ph, pw, dh, dw)))
@@ -312,9 +285,9 @@ def direct(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dil
 def _direct_group(nl: int, blocks: int, cu: int, limit: int = 1 << 30) -> int:
     """Work-items per group of the direct kernel: up to ``_LSZ`` output positions, fewer (down to
     one SIMD vector of 16) when that leaves fewer than two work-groups per compute unit."""
-    lsz = max(1, min(_LSZ, limit, _round_up(nl, 16)))
+    lsz = max(1, min(_LSZ, limit, K._round_up(nl, 16)))
     while lsz > 16 and blocks * -(-nl // lsz) < 2 * cu:
-        lsz = max(16, _round_up(lsz // 2, 16))
+        lsz = max(16, K._round_up(lsz // 2, 16))
     return lsz
 
 
@@ -349,7 +322,7 @@ def direct_cost(signature: Any, profile: Any) -> float:
     NL = n * ho * wo
     cu = _compute_units(profile)
     lsz = _direct_group(NL, nob * G, cu)
-    lanes = G * nob * _round_up(NL, lsz)
+    lanes = G * nob * K._round_up(NL, lsz)
     # A SIMD vector (64 bytes) spans 64/isz/L images when an image has L < that many outputs (a weight
     # gradient's 1×1 output): its gathers then touch as many distant cache lines, ~half a load each.
     scatter = max(1.0, 64 / isz / (2.0 * ho * wo))
@@ -357,7 +330,7 @@ def direct_cost(signature: Any, profile: Any) -> float:
     eff = float(getattr(profile, "conv_direct_efficiency", 1.35))
     fill = min(1.0, (lanes / lsz) / (2.0 * cu))
     nbytes = isz * (n * c * h * w + o * cg * kh * kw + n * o * ho * wo)
-    compute = 2.0 * lanes * steps / (_peak(profile, isz) * eff * fill)
+    compute = 2.0 * lanes * steps / (peak_rate(profile, isz) * eff * fill)
     return max(compute, memory_time(profile, nbytes)) + launch_time(profile, 1)
 
 
@@ -377,18 +350,11 @@ def _pass_time(profile: Any, elements: float, ops: float, nbytes: float, isz: in
     return compute_time(profile, ops * elements, nbytes, itemsize=isz, launches=1)
 
 
-def _peak(profile: Any, isize: int) -> float:
-    if isize >= 8:
-        return float(getattr(profile, "peak_flops_f64", 0.0) or profile.peak_flops / 2)
-    return float(profile.peak_flops)
-
-
 # ================================================================ the GEMM as kernels.matmul runs it
 
 
 def _tiles(dev: Any) -> tuple[int, int, int]:
     """(TM, TN, TK) of ``kernels.matmul``'s tiled kernel on ``dev`` (a CPU's when unknown)."""
-    from . import kernels as K
 
     fn = getattr(K, "matmul_tiles", None)
     if dev is not None and callable(fn):
@@ -408,7 +374,7 @@ def _gemm_rows(m: int, k: int, n: int, dev: Any = None) -> int:
     spares its loads their bounds checks)."""
     if _tiled(m, k, n) or m < 4 or not _tiled(32, k, n):
         return m
-    return max(32, _round_up(m, _tiles(dev)[0]))
+    return max(32, K._round_up(m, _tiles(dev)[0]))
 
 
 def _matmul_time(profile: Any, m: int, k: int, n: int, batch: int, isz: int) -> float:
@@ -425,21 +391,20 @@ def _matmul_time(profile: Any, m: int, k: int, n: int, batch: int, isz: int) -> 
     mp = _gemm_rows(m, k, n, dev)
     if _tiled(mp, k, n):
         TM, TN, TK = _tiles(dev)
-        return gemm_time(profile, _round_up(mp, TM), _round_up(k, TK), _round_up(n, TN), batch=batch,
+        return gemm_time(profile, K._round_up(mp, TM), K._round_up(k, TK), K._round_up(n, TN), batch=batch,
                          itemsize=isz, launches=0) + launch_time(profile, launches)
     eff = float(getattr(profile, "matmul_naive_efficiency", 0.02))
     flops = 2.0 * m * k * n * batch
     traffic = memory_time(profile, isz * batch * (m * k + k * n + m * n))
-    return max(flops / (_peak(profile, isz) * eff), traffic) + launch_time(profile, launches)
+    return max(flops / (peak_rate(profile, isz) * eff), traffic) + launch_time(profile, launches)
 
 
 # ================================================================ im2col
 
 
 def _im2col_source(T: str, I: str, unit: bool = False) -> str:
-    from .kernels import _preamble
 
-    return _preamble(f"""
+    return K._preamble(f"""
 #define UNIT {int(unit)}
 __kernel void im2col(__global {T}* cols, __global const {T}* x, {I} xo, {I} sxn, {I} sxc, {I} sxh, {I} sxw,
                      int Cg, int H, int W, int KH, int KW, int Ho, int Wo, int G,
@@ -492,7 +457,6 @@ __kernel void wmat(__global {T}* a, __global const {T}* w, {I} wo, {I} swo, {I} 
 def im2col(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> Any:
     """conv2d by an im2col kernel and one batched GEMM (see the module docstring)."""
-    from . import kernels as K
     from . import namespace as ns
     from .array import empty
 
@@ -511,7 +475,7 @@ def im2col(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dil
     lx, ly = _row_group(dev, wo, kc * ho)
     unit = sw == 1 and x._strides[3] == 1
     _launch(dev, ("conv_im2col", T, I, unit), lambda: _im2col_source(T, I, unit), "im2col",
-            (_round_up(wo, lx), _round_up(kc * ho, ly), n * G), (lx, ly, 1), cols._buf,
+            (K._round_up(wo, lx), K._round_up(kc * ho, ly), n * G), (lx, ly, 1), cols._buf,
             x._buf, npI(x._offset), *map(npI, _strides(x)),
             *map(np.int32, (cg, h, wd, kh, kw, ho, wo, G, sh, sw, ph, pw, dh, dw)))
     og = o // G
@@ -522,7 +486,8 @@ def im2col(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dil
         Iw, npIw = _ix(w, wm, extra=_reach_bytes(w))
         g64 = _group(dev, 64)
         _launch(dev, ("conv_im2col", T, Iw, False), lambda: _im2col_source(T, Iw), "wmat",
-                (_round_up(wm.size, g64),), (g64,), wm._buf, w._buf, npIw(w._offset), *map(npIw, _strides(w)),
+                (K._round_up(wm.size, g64),), (g64,), wm._buf, w._buf, npIw(w._offset),
+                *map(npIw, _strides(w)),
                 *map(np.int32, (cg, kh, kw, og, mp)), npIw(wm.size))
     out = K.matmul(dev, wm, cols, x._dtype)          # (N, G, mp, L)
     if mp != og:
@@ -569,9 +534,8 @@ def im2col_cost(signature: Any, profile: Any) -> float:
 
 
 def _wino_source(T: str, I: str) -> str:
-    from .kernels import _preamble
 
-    return _preamble(f"""
+    return K._preamble(f"""
 /* th = q / TW, tw = q % TW by a float reciprocal, corrected (SIMD units have no integer division) */
 #define TILE_OF(q, th, tw) int th = (int)((float)(q) * inv_tw); \\
     while (th * TW > (q)) --th; \\
@@ -682,7 +646,6 @@ __kernel void wino_out(__global {T}* out, __global const {T}* M, int G, int Og, 
 def winograd(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
              groups: int = 1) -> Any:
     """conv2d by Winograd's F(2×2, 3×3) (see the module docstring)."""
-    from . import kernels as K
     from .array import empty
 
     geo = _geometry(x.shape, w.shape, dict(stride=stride, padding=padding, dilation=dilation, groups=groups))
@@ -708,14 +671,14 @@ def winograd(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, d
     key = ("conv_wino", T, I)
     lsz = _group(dev, th * tw)
     inv = np.float32(1.0 / tw)
-    _launch(dev, key, src, "wino_in", (_round_up(th * tw, lsz), n * c), (lsz, 1), V._buf,
+    _launch(dev, key, src, "wino_in", (K._round_up(th * tw, lsz), n * c), (lsz, 1), V._buf,
             x._buf, npI(x._offset), *map(npI, _strides(x)),
             *map(np.int32, (c, h, wd, ph, pw, th, tw)), inv, npI(P))
     g64 = _group(dev, 64)
-    _launch(dev, key, src, "wino_filter", (_round_up(G * mp * cg, g64),), (g64,), U._buf,
+    _launch(dev, key, src, "wino_filter", (K._round_up(G * mp * cg, g64),), (g64,), U._buf,
             w._buf, npI(w._offset), *map(npI, _strides(w)), *map(np.int32, (G, og, mp, cg)))
     M = K.matmul(dev, U, V, x._dtype)                # (16, G, mp, P)
-    _launch(dev, key, src, "wino_out", (_round_up(th * tw, lsz), n * o), (lsz, 1), out._buf, M._buf,
+    _launch(dev, key, src, "wino_out", (K._round_up(th * tw, lsz), n * o), (lsz, 1), out._buf, M._buf,
             *map(np.int32, (G, og, mp, th, tw)), inv, np.int32(ho), np.int32(wo), npI(P))
     return out
 

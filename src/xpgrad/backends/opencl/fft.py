@@ -92,7 +92,8 @@ import numpy as np
 
 from ...core.dispatch import Kernel, fft_time, launch_time, memory_time
 from ...core.errors import OutOfResourcesError
-from .array import OpenCLArray, empty, is_contiguous
+from .array import OpenCLArray, _prod, empty, is_contiguous
+from .kernels import _round_up, resource_errors
 
 __all__ = ["fft", "ifft", "fft2", "ifft2", "rfft2", "irfft2", "fast_len", "radices", "MAX_UNROLLED",
            "conv2d_fft", "conv2d_fft_supports", "conv2d_fft_cost", "conv2d_fft_plan", "measure_fft_flops",
@@ -465,10 +466,6 @@ def _local_ew(dev: Any) -> int:
     return min(256, int(dev.max_work_group))
 
 
-def _round_up(n: int, m: int) -> int:
-    return -(-n // m) * m
-
-
 def _line(dev: Any, out: Any, inp: Any, n: int, *, sign: int, dtype: np.dtype,
           batch: list[tuple[int, int, int]], isa: int, osa: int, ioff: int = 0, ooff: int = 0,
           imode: str = "c", omode: str = "c", nin: int | None = None, lo: int = 0, dil: int = 1,
@@ -543,13 +540,6 @@ def _contiguous(a: OpenCLArray) -> OpenCLArray:
     from .namespace import _copy
 
     return _copy(a)
-
-
-def _prod(s: Any) -> int:
-    n = 1
-    for v in s:
-        n *= int(v)
-    return n
 
 
 def fft(a: OpenCLArray, axis: int = -1, *, inverse: bool = False) -> OpenCLArray:
@@ -955,35 +945,15 @@ def conv2d_fft_plan(x_shape: tuple, w_shape: tuple, stride: Any = 1, padding: An
     return min(plans, key=lambda pl: sum(c for _, c in _stage_costs(pl, _NOMINAL, 4)))
 
 
-def _resource_error(x: Any, w: Any, exc: BaseException) -> OutOfResourcesError:
-    what = getattr(exc, "what", None)
-    what = what() if callable(what) else (what or str(exc) or type(exc).__name__)
-    return OutOfResourcesError(f"conv2d (fft) on {x._dev.name}: x {tuple(x.shape)}, w {tuple(w.shape)} "
-                               f"{x.dtype}: the device ran out of memory or resources ({what})")
-
-
 def conv2d_fft(xp: Any, x: Any, w: Any, /, *, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
                groups: int = 1) -> Any:
     """conv2d (PyTorch's cross-correlation) by FFT on an OpenCL device; see the module docstring.
 
     Out-of-memory and out-of-resources failures raise :class:`OutOfResourcesError`.
     """
-    import pyopencl as cl
-
-    try:
+    with resource_errors(lambda: f"conv2d (fft) on {x._dev.name}: x {tuple(x.shape)}, w {tuple(w.shape)} "
+                                 f"{x.dtype}"):
         return _conv2d_fft(x, w, stride, padding, dilation, groups)
-    except OutOfResourcesError:
-        raise
-    except (MemoryError, cl.MemoryError) as exc:
-        raise _resource_error(x, w, exc) from exc
-    except (cl.RuntimeError, cl.LogicError) as exc:
-        code = getattr(exc, "code", None)
-        text = str(exc)
-        if code in (cl.status_code.OUT_OF_RESOURCES, cl.status_code.MEM_OBJECT_ALLOCATION_FAILURE,
-                    cl.status_code.OUT_OF_HOST_MEMORY) or "OUT_OF_RESOURCES" in text \
-                or "ALLOCATION_FAILURE" in text or "OUT_OF_HOST_MEMORY" in text:
-            raise _resource_error(x, w, exc) from exc
-        raise
 
 
 def _conv2d_fft(x: Any, w: Any, stride: Any, padding: Any, dilation: Any, groups: int,

@@ -28,6 +28,8 @@ otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,33 @@ _I32 = 2 ** 31 - 1
 def ctype(dt: np.dtype) -> str:
     """The OpenCL C type that stores NumPy dtype ``dt`` (bool is a byte holding 0 or 1)."""
     return _CT[dt]
+
+
+# pyopencl status codes that mean "not enough of something" rather than a bug
+RESOURCE_CODES = {-4: "MEM_OBJECT_ALLOCATION_FAILURE", -5: "OUT_OF_RESOURCES", -6: "OUT_OF_HOST_MEMORY",
+                  -61: "INVALID_BUFFER_SIZE"}
+
+
+@contextmanager
+def resource_errors(describe: Callable[[], str]) -> Iterator[None]:
+    """Raise pyopencl's out-of-memory / out-of-resources failures inside the block as
+    :class:`OutOfResourcesError` (which the dispatcher answers by trying the next kernel);
+    ``describe()`` names the kernel, shapes and dtypes for the message."""
+    import pyopencl as cl
+
+    try:
+        yield
+    except OutOfResourcesError:
+        raise
+    except (MemoryError, cl.MemoryError, cl.Error) as exc:
+        if isinstance(exc, cl.Error) and not isinstance(exc, cl.MemoryError):
+            code = getattr(exc, "code", None)
+            if code not in RESOURCE_CODES and not any(n in str(exc) for n in RESOURCE_CODES.values()):
+                raise
+        what = getattr(exc, "what", None)
+        what = what() if callable(what) else (what or str(exc) or type(exc).__name__)
+        msg = f"{describe()}: the device ran out of memory or resources ({what})"
+        raise OutOfResourcesError(msg) from exc
 
 
 def _round_up(n: int, m: int) -> int:
