@@ -364,7 +364,7 @@ def test_wisdom_writes_are_atomic(op, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(json, "dump", crash)
+    monkeypatch.setattr(os, "replace", crash)   # the new file is written, then the swap fails
     with D.set_level("measure"), pytest.warns(UserWarning, match="could not save dispatch wisdom"):
         op(x_of(5), 1.0)
     assert open(D.wisdom_path()).read() == before            # the old file, whole

@@ -373,3 +373,25 @@ def test_backward_of_polynomial(vals):
     (x ** 3 - 2 * x * x + x).sum().backward()
     a = np.array(vals)
     np.testing.assert_allclose(x.grad.numpy(), 3 * a ** 2 - 4 * a + 1, rtol=1e-12, atol=1e-12)
+
+
+def test_leaf_grads_never_share_memory_with_each_other_or_the_callers_cotangent():
+    """The plain walk keeps fresh cotangents without copying; shared ones must still be copied."""
+    a = xg.asarray(np.ones(3), requires_grad=True)
+    b = xg.asarray(np.ones(3), requires_grad=True)
+    (a + b).sum().backward()                          # add hands one array to both leaves
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad = b.grad = None
+    seed = np.full(3, 2.0)
+    (a + b).backward(seed)
+    assert not np.shares_memory(a.grad.numpy(), seed) and not np.shares_memory(b.grad.numpy(), seed)
+    a.grad.data[...] = 7.0                            # an in-place edit of one gradient (clipping)...
+    assert b.grad.tolist() == [2.0, 2.0, 2.0] and seed.tolist() == [2.0, 2.0, 2.0]  # ...touches nothing else
+
+
+def test_adopted_leaf_grads_are_writeable_arrays_of_their_own():
+    w = xg.asarray(np.ones((3, 2)), requires_grad=True)
+    x = xg.asarray(np.arange(6.0).reshape(2, 3))
+    (x @ w).sum().backward()
+    g = w.grad.numpy()
+    assert g.flags.writeable and g.base is None and g.shape == (3, 2)

@@ -83,6 +83,12 @@ class Backend:
         """A fresh array with ``x``'s values, sharing no memory with it."""
         return self.xp.asarray(x, copy=True)
 
+    def adoptable(self, x: Any) -> bool:
+        """Whether ``x`` owns its memory and is writeable, so a backward pass may keep it as a
+        leaf's ``.grad`` without copying (it still copies an array it already gave to another leaf).
+        Backends that cannot tell say ``False``: the engine then copies."""
+        return False
+
     def from_host(self, x: Any) -> Any:
         return self.asarray(x)
 

@@ -34,7 +34,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 import warnings
@@ -539,19 +538,9 @@ def wisdom_path() -> str:
 
 def _atomic_write_json(path: str, obj: Any) -> None:
     """Write JSON to ``path`` through a temporary file and a rename: never half-written."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".xpgrad-", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from .._atomic import atomic_write
+
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True), makedirs=True)
 
 
 def _read_json(path: str, fmt: str, version: int, what: str) -> dict:

@@ -24,6 +24,7 @@ __all__ = [
     "BackwardError",
     "RegistryError",
     "OutOfResourcesError",
+    "CheckpointError",
     "describe",
 ]
 
@@ -82,6 +83,11 @@ class OutOfResourcesError(XpgradError, MemoryError):
     Kernels raise it (or ``MemoryError``) so that the dispatcher can fall back to
     the next-cheapest candidate, as PyTorch's cuDNN algorithm loop does.
     """
+
+
+class CheckpointError(XpgradError, ValueError):
+    """A file given to :func:`xpgrad.load` is not a complete, intact safetensors checkpoint, or
+    :func:`xpgrad.save` was given something it cannot store (it then writes nothing)."""
 
 
 def describe(value: Any) -> str:

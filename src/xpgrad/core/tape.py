@@ -501,7 +501,9 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 grads[k] = v.data
             elif isinstance(v, list):
                 grads[k] = [x.data if isinstance(x, Tensor) else x for x in v]
-        _walk_plain(grads, deps, ready, bool(retain_graph))
+        # The caller's cotangents stay theirs: never adopted as a leaf's .grad.
+        given = {id(v): v for v in grads.values()}
+        _walk_plain(grads, deps, ready, bool(retain_graph), given)
         return None
     if retain_graph is None:
         retain_graph = bool(create_graph)
@@ -592,11 +594,16 @@ def _consumer_counts(root_nodes: list) -> dict:
     return deps
 
 
-def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
+def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool, kept: dict | None = None) -> None:
     """First-order backward into leaves' ``.grad``: rules on raw arrays, nothing recorded.
 
     The hot loop of training: accumulation and release are inlined on purpose.
+    A leaf keeps a fresh cotangent array as its ``.grad`` without copying it when
+    the backend says the array owns its memory (``Backend.adoptable``); ``kept``
+    remembers what was adopted, so an array a rule handed to two leaves is
+    copied for the second.
     """
+    kept = {} if kept is None else kept
     st = state
     prev = st.grad_enabled
     st.grad_enabled = False
@@ -610,7 +617,9 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool) -> None:
                 if g is not None:
                     if node.hooks:
                         g = _apply_hooks(node, g, False, None)
-                    _accumulate_leaf(node, g, False)
+                        _accumulate_leaf(node, g, False)
+                    else:
+                        _adopt_leaf(node, g, kept)
                 continue
             edges = node.edges
             for e in edges:
@@ -743,6 +752,22 @@ def _apply_hooks(node: Any, g: Any, tensor_mode: bool, b: Any) -> Any:
         if hooks and g[idx] is not None:
             g[idx] = _run_hooks(hooks, g[idx], tensor_mode, node.b)
     return g
+
+
+def _adopt_leaf(leaf: Leaf, g: Any, kept: dict) -> None:
+    """Plain mode: ``g`` becomes (or is added to) the leaf's ``.grad``, copied unless adoptable."""
+    t = leaf.tensor()
+    if t is None:
+        return
+    b = t._b
+    if id(g) not in kept and b.adoptable(g):
+        kept[id(g)] = g
+    else:
+        g = b.copy(g)
+    if t.grad is None:
+        t.grad = Tensor._make(g, b)
+    else:
+        t.grad = t.grad + Tensor._make(g, b)   # grad mode is off in the plain walk
 
 
 def _accumulate_leaf(leaf: Leaf, g: Any, tensor_mode: bool) -> None:

@@ -51,6 +51,9 @@ class CupyBackend(Backend):
         with x.device:
             return x.copy()
 
+    def adoptable(self, x: Any) -> bool:
+        return type(x) is cupy.ndarray and x.base is None
+
     def synchronize(self) -> None:
         """Wait for every stream of the device."""
         self.cuda_device.synchronize()

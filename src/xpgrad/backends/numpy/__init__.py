@@ -45,6 +45,9 @@ class NumpyBackend(Backend):
         # NumPy's 0-d arithmetic returns scalars (np.float32): a gradient must be an array.
         return x.copy() if type(x) is np.ndarray else np.array(x)
 
+    def adoptable(self, x: Any) -> bool:
+        return type(x) is np.ndarray and x.base is None and x.flags.writeable
+
     def identity(self) -> str:
         """The CPU, its count, NumPy's version and the BLAS it links: what kernel timings depend on."""
         p = self.profile
