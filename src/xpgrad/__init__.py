@@ -21,7 +21,7 @@ from .core.device import devices, get_backend
 from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
                           GraphFreedError, IndexOutOfBoundsError, InplaceError,
                           NotDifferentiableError, OpError, OutOfResourcesError, RegistryError, ShapeError,
-                          XpgradError)
+                          XpgradError, CheckpointError)
 from .core.registry import Sample, defop, get_op
 from .core.registry import ops as registered_ops
 from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -37,7 +37,8 @@ _plugins.start()  # the built-in NumPy plugin registers the default `cpu` device
 _tensor._NAMESPACE[0] = _sys.modules[__name__]
 
 from . import ops as _ops  # noqa: E402,F401,I001  (registers every op)
-from . import autograd, dispatch, testing  # noqa: E402,F401,I001
+from . import autograd, dispatch, random, testing  # noqa: E402,F401,I001
+from .random import manual_seed  # noqa: E402,I001
 from ._namespace import *  # noqa: E402,F401,F403,I001
 from ._namespace import __all__ as _ns_all  # noqa: E402,I001
 from .core.transforms import (custom_jvp, custom_vjp, grad, hessian, hvp, jacfwd,  # noqa: E402,I001
@@ -50,9 +51,23 @@ __all__ = [
     "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing", "dispatch",
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
     "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
-    "BackwardError", "RegistryError", "OutOfResourcesError",
+    "BackwardError", "RegistryError", "OutOfResourcesError", "CheckpointError",
+    "random", "manual_seed", "save", "load", "nn", "optim", "data",
     *_ns_all,
 ]
+
+
+
+def __getattr__(name: str):
+    """``nn``, ``optim`` and ``data`` load on first use, so ``import xpgrad`` stays light."""
+    import importlib
+
+    if name in ("nn", "optim", "data"):
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in ("save", "load"):
+        return getattr(importlib.import_module(f"{__name__}.serialization"), name)
+    raise AttributeError(f"module 'xpgrad' has no attribute {name!r}")
+
 
 # Other built-in backends (their devices load on first use) and third-party plugins; never raises.
 _plugins.finish()

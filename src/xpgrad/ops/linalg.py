@@ -1,4 +1,4 @@
-"""Linear algebra: matmul, tensordot, einsum.
+"""Linear algebra: matmul, linear, tensordot, einsum.
 
 ``matmul`` follows the Array API: 1-D operands are promoted to a row (left) or
 a column (right) vector and the added axis is dropped from the result; batch
@@ -23,7 +23,7 @@ from ..core.errors import OpError, ShapeError
 from ..core.registry import ZERO, defop
 from ..core.tape import broadcast_problem
 from ..core.tensor import Tensor
-from ._structure import S, randn
+from ._structure import S, call, randn
 
 # ---------------------------------------------------------------- matmul
 
@@ -92,6 +92,46 @@ def _matmul_diagnose(args, params):
 
 
 matmul.diagnose = _matmul_diagnose
+
+
+# ---------------------------------------------------------------- linear
+#
+# x Wᵀ for a weight stored (out, in), as nn.Linear keeps it. Its own op, not
+# matmul of a transposed view, so that the weight's gradient comes out in the
+# weight's layout (Ḡᵀ X, contiguous) instead of as the transpose of X̄ᵀ Ḡ,
+# which a leaf would then have to copy; and the batch axes of x fold into one.
+
+
+@defop("linear")
+def linear(xp, x, w, /):
+    """``x @ wᵀ`` for ``x`` of shape (..., in) and ``w`` of shape (out, in)."""
+    return call(matmul, xp, x, xp.matrix_transpose(w))
+
+
+def _rows(xp, a):
+    """``a`` as a matrix: every leading axis folded into the rows."""
+    return xp.reshape(a, (1, a.shape[0])) if a.ndim == 1 else \
+        a if a.ndim == 2 else xp.reshape(a, (-1, a.shape[-1]))
+
+
+linear.defvjp(lambda xp, g, out, x, w: call(matmul, xp, g, w),                       # X̄ = Ḡ W
+              lambda xp, g, out, x, w: call(matmul, xp, xp.matrix_transpose(_rows(xp, g)),
+                                            _rows(xp, x)))                               # W̄ = Ḡᵀ X
+linear.defjvp(lambda xp, t, out, x, w: call(linear, xp, t, w),
+              lambda xp, t, out, x, w: call(linear, xp, x, t))
+
+
+def _linear_diagnose(args, params):
+    x, w = (tuple(getattr(v, "shape", ())) for v in args)
+    if len(w) != 2:
+        return ShapeError(f"linear: weight {w} must be 2-D, (out_features, in_features)")
+    if not x or x[-1] != w[1]:
+        return ShapeError(f"linear: input {x} does not match weight {w}: the last axis of input must "
+                          f"be {w[1]} (in_features)")
+    return None
+
+
+linear.diagnose = _linear_diagnose
 
 
 # ---------------------------------------------------------------- einsum
@@ -302,6 +342,8 @@ tensordot.defjvp(lambda xp, t, out, x1, x2, axes=2: xp.tensordot(t, x2, axes=axe
 
 # ---------------------------------------------------------------- samples
 
+linear.defsamples(S((randn(4, 3), randn(5, 3))), S((randn(3,), randn(2, 3))),
+                  S((randn(2, 4, 3), randn(5, 3))))
 matmul.defsamples(S((randn(3, 4), randn(4, 2))), S((randn(4,), randn(4, 2))),
                   S((randn(3, 4), randn(4,))), S((randn(4,), randn(4,))),
                   S((randn(2, 3, 4), randn(4, 5))), S((randn(2, 1, 3, 4), randn(5, 4, 2))),

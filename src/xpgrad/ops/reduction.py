@@ -204,6 +204,21 @@ cumulative_sum.defvjp(_cumsum_vjp)
 cumulative_sum.deflinear()
 
 
+# ---------------------------------------------------------------- searching (not differentiable)
+
+
+@defop("argmax", differentiable=False)
+def argmax(xp, x, /, *, axis=None, keepdims=False):
+    """Index of the largest value (the first on ties), along ``axis`` or of the flattened array."""
+    return xp.argmax(x, axis=axis, keepdims=keepdims)
+
+
+@defop("argmin", differentiable=False)
+def argmin(xp, x, /, *, axis=None, keepdims=False):
+    """Index of the smallest value (the first on ties), along ``axis`` or of the flattened array."""
+    return xp.argmin(x, axis=axis, keepdims=keepdims)
+
+
 # ---------------------------------------------------------------- samples
 
 sum.defsamples(S((randn(3, 4),)), S((randn(3, 4),), {"axis": 1}),
@@ -233,3 +248,6 @@ logsumexp.defsamples(S((randn(3, 4),)), S((randn(3, 4),), {"axis": 1}),
 cumulative_sum.defsamples(S((randn(5,),)), S((randn(3, 4),), {"axis": 1}),
                           S((randn(3, 4),), {"axis": 0, "include_initial": True}),
                           S((randn(2, 3, 4),), {"axis": -1, "include_initial": True}))
+for _op in (argmax, argmin):
+    _op.defsamples(S((randn(3, 4),)), S((randn(3, 4),), {"axis": 1}),
+                   S((randn(2, 3, 4),), {"axis": 0, "keepdims": True}))
