@@ -995,9 +995,12 @@ def _check_residency(ctx: Context, op: Any) -> CheckResult:
                ": placement checked, round trips not counted (see docs/conformance.md)"))
     else:
         t.note(f"device-to-host reads counted by {ctx.counter.source}")
+    # An op may reach other ops' kernels through its rules (linear runs matmul's): rerun the forward
+    # here, under stay_on_device, whenever any kernel of this device computes on the host by design.
+    fresh = any(k.transfers for k in ctx.kernels)
     for i in range(len(_samples(op))):
         case = C.Case(op.name, i, "float32")
-        run = ctx._run(case) if aside else ctx.run(case)
+        run = ctx._run(case) if fresh else ctx.run(case)
         snippet = repro.residency(ctx, case)
         running = None
         if op.kernels and op.kernels.get(ctx.b) is not None:
@@ -1041,7 +1044,7 @@ def _check_residency(ctx: Context, op: Any) -> CheckResult:
         for w in run.warnings[:3]:
             t.note(f"{case.describe()}: warning during the forward: {w[:200]}")
         if op.differentiable and _samples(op)[i].grad:
-            bw = backward_run(ctx, case, fresh=bool(aside))
+            bw = backward_run(ctx, case, fresh=fresh)
             if bw.error is not None:
                 continue
             problems = list(bw.placement)

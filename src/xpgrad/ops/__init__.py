@@ -2,7 +2,8 @@
 
 from ..backends import install_kernels
 from ..core.registry import complete_all
-from . import creation, elementwise, indexing, linalg, manipulation, methods, nn, reduction  # noqa: F401
+from . import (activations, creation, elementwise, indexing, linalg, losses, manipulation,  # noqa: F401
+               methods, nn, reduction)
 
 methods.install()
 complete_all()

@@ -29,10 +29,13 @@ def unary(op: Op, deriv: Callable[..., Any]) -> Op:
 
 def call(op: Op, xp: Any, *args: Any, **params: Any) -> Any:
     """``op`` applied inside a rule: recorded on Tensors (``xp = xpgrad``), else its backend's kernel."""
-    if any(isinstance(a, Tensor) for a in args):
-        return op(*args, **params)
-    b = backend_of(next(a for a in args if hasattr(a, "__array_namespace__")))
-    return op.kernels.get(b, op.forward)(xp, *args, **params)
+    for a in args:                  # a plain loop: this runs several times per layer and step
+        if isinstance(a, Tensor):
+            return op(*args, **params)
+    a = args[0]
+    if not hasattr(a, "__array_namespace__"):
+        a = next(a for a in args if hasattr(a, "__array_namespace__"))
+    return op.kernels.get(backend_of(a), op.forward)(xp, *args, **params)
 
 
 S = Sample

@@ -1,4 +1,4 @@
-"""Linear algebra: matmul, linear, tensordot, einsum.
+"""Linear algebra: matmul, linear and affine (nn.Linear's products), tensordot, einsum.
 
 ``matmul`` follows the Array API: 1-D operands are promoted to a row (left) or
 a column (right) vector and the added axis is dropped from the result; batch
@@ -121,17 +121,39 @@ linear.defjvp(lambda xp, t, out, x, w: call(linear, xp, t, w),
               lambda xp, t, out, x, w: call(linear, xp, x, t))
 
 
+@defop("affine")
+def affine(xp, x, w, b, /):
+    """``x @ wᵀ + b``: :func:`linear` with the bias added into the product's fresh buffer."""
+    if not x.dtype == w.dtype == b.dtype:    # mixed dtypes: compute in the promoted one throughout
+        t = xp.result_type(x, w, b)
+        x, w, b = xp.astype(x, t), xp.astype(w, t), xp.astype(b, t)
+    out = call(matmul, xp, x, xp.matrix_transpose(w))
+    out += b        # the product is a new array of our own: no second (N, out) allocation
+    return out
+
+
+affine.defvjp(lambda xp, g, out, x, w, b: call(matmul, xp, g, w),
+              lambda xp, g, out, x, w, b: call(matmul, xp, xp.matrix_transpose(_rows(xp, g)), _rows(xp, x)),
+              lambda xp, g, out, x, w, b: xp.sum(_rows(xp, g), axis=0))                 # b̄ = Σ rows of Ḡ
+affine.defjvp(lambda xp, t, out, x, w, b: call(linear, xp, t, w),
+              lambda xp, t, out, x, w, b: call(linear, xp, x, t),
+              lambda xp, t, out, x, w, b: xp.broadcast_to(t, out.shape))
+
+
 def _linear_diagnose(args, params):
-    x, w = (tuple(getattr(v, "shape", ())) for v in args)
+    x, w = (tuple(getattr(v, "shape", ())) for v in args[:2])
     if len(w) != 2:
         return ShapeError(f"linear: weight {w} must be 2-D, (out_features, in_features)")
     if not x or x[-1] != w[1]:
         return ShapeError(f"linear: input {x} does not match weight {w}: the last axis of input must "
                           f"be {w[1]} (in_features)")
+    if len(args) > 2 and tuple(getattr(args[2], "shape", ())) != (w[0],):
+        return ShapeError(f"linear: bias {tuple(getattr(args[2], 'shape', ()))} must have shape ({w[0]},), "
+                          f"one entry per output feature of weight {w}")
     return None
 
 
-linear.diagnose = _linear_diagnose
+linear.diagnose = affine.diagnose = _linear_diagnose
 
 
 # ---------------------------------------------------------------- einsum
@@ -344,6 +366,8 @@ tensordot.defjvp(lambda xp, t, out, x1, x2, axes=2: xp.tensordot(t, x2, axes=axe
 
 linear.defsamples(S((randn(4, 3), randn(5, 3))), S((randn(3,), randn(2, 3))),
                   S((randn(2, 4, 3), randn(5, 3))))
+affine.defsamples(S((randn(4, 3), randn(5, 3), randn(5))), S((randn(3,), randn(2, 3), randn(2))),
+                  S((randn(2, 4, 3), randn(5, 3), randn(5))))
 matmul.defsamples(S((randn(3, 4), randn(4, 2))), S((randn(4,), randn(4, 2))),
                   S((randn(3, 4), randn(4,))), S((randn(4,), randn(4,))),
                   S((randn(2, 3, 4), randn(4, 5))), S((randn(2, 1, 3, 4), randn(5, 4, 2))),

@@ -1,4 +1,5 @@
-"""Neural-network ops: softmax, log_softmax, conv2d, max_pool2d, avg_pool2d.
+"""Neural-network ops: softmax, log_softmax, conv2d, conv_transpose2d, max_pool2d, avg_pool2d,
+adaptive_avg_pool2d.
 
 softmax and log_softmax shift by the maximum along ``axis`` first, so logits of
 ±1e4 neither overflow nor lose precision; their rules are in closed form.
@@ -6,7 +7,8 @@ softmax and log_softmax shift by the maximum along ``axis`` first, so logits of
 conv2d is PyTorch's (cross-correlation, no bias) with stride, zero padding,
 dilation and groups; its VJPs are convolutions themselves (the transposed
 convolution for x, the correlation of x with the cotangent for w), written with
-conv2d so that a backend's kernel serves every derivative order. Pooling
+conv2d so that a backend's kernel serves every derivative order. conv_transpose2d is
+conv2d's adjoint, and its forward and VJPs are conv2d calls too. Pooling
 windows are gathered as strided slices; their VJPs scatter back by shifts,
 stacks and reshapes, all Array API.
 """
@@ -276,18 +278,27 @@ def conv2d(xp, x, w, /, *, stride=1, padding=0, dilation=1, groups=1):
     return xp.reshape(out, (n, o, ho, wo))
 
 
-def _conv2d_vjp_x(xp, g, out, x, w, *, stride=1, padding=0, dilation=1, groups=1):
-    # x̄ = the transposed convolution: g dilated by the stride, padded by the kernel's reach,
-    # correlated with w flipped and with its channel axes swapped within each group
-    geo = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
-    (_, c, h, wd), (o, cg, kh, kw) = x.shape, w.shape
-    (sh, sw), (ph, pw), (dh, dw) = geo.stride, geo.padding, geo.dilation
+def _transposed(xp, g, w, size, stride, padding, dilation, groups):
+    """The adjoint of ``conv2d(·, w)`` applied to ``g``, onto an input of spatial ``size`` (h, w).
+
+    g dilated by the stride, padded by the kernel's reach, correlated with w flipped and
+    with its channel axes swapped within each group. Rows of the input that no window
+    reads get zeros (the windows pad g as needed).
+    """
+    (o, cg, kh, kw), (h, wd), c = w.shape, size, w.shape[1] * groups
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     gd = _dilate(xp, _dilate(xp, g, 2, sh), 3, sw)
     gd = _window(xp, gd, 2, (kh - 1) * dh - ph, h + (kh - 1) * dh)
     gd = _window(xp, gd, 3, (kw - 1) * dw - pw, wd + (kw - 1) * dw)
     wt = xp.permute_dims(xp.reshape(w, (groups, o // groups, cg, kh, kw)), (0, 2, 1, 3, 4))
     wt = xp.flip(xp.reshape(wt, (c, o // groups, kh, kw)), axis=(2, 3))
     return call(conv2d, xp, gd, wt, dilation=(dh, dw), groups=groups)
+
+
+def _conv2d_vjp_x(xp, g, out, x, w, *, stride=1, padding=0, dilation=1, groups=1):
+    # x̄ = the transposed convolution of g
+    geo = conv2d_geometry(x.shape, w.shape, stride, padding, dilation, groups)
+    return _transposed(xp, g, w, x.shape[2:], geo.stride, geo.padding, geo.dilation, groups)
 
 
 def _conv2d_vjp_w(xp, g, out, x, w, *, stride=1, padding=0, dilation=1, groups=1):
@@ -321,6 +332,119 @@ def _conv2d_diagnose(args, params):
 
 
 conv2d.diagnose = _conv2d_diagnose
+
+
+# ---------------------------------------------------------------- conv_transpose2d
+#
+# The adjoint of conv2d: conv_transpose2d(y, w) = ∂/∂x ⟨conv2d(x, w), y⟩ for x of the output's
+# size. Forward and both VJPs are conv2d calls, so each backend's conv2d kernels serve it.
+
+
+class ConvTranspose2dGeometry(NamedTuple):
+    """Normalised parameters of a conv_transpose2d call and the output's spatial size."""
+
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    output_padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    out: tuple[int, int]
+
+
+def conv_transpose2d_geometry(x_shape: Sequence[int], w_shape: Sequence[int], stride: Any = 1,
+                              padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                              dilation: Any = 1) -> ConvTranspose2dGeometry:
+    """Check a conv_transpose2d call and normalise its parameters; raises :class:`ShapeError` if wrong.
+
+    The output's size per axis is ``(size − 1)·stride − 2·padding + dilation·(k − 1) + output_padding + 1``.
+
+    >>> conv_transpose2d_geometry((1, 4, 3, 3), (4, 2, 3, 3), stride=2, output_padding=1).out
+    (8, 8)
+    """
+    xs, ws = tuple(x_shape), tuple(w_shape)
+    op = "conv_transpose2d"
+    head = f"{op}: x {xs}, w {ws}"
+    s = _pair(op, "stride", stride, 1)
+    p = _pair(op, "padding", padding, 0)
+    q = _pair(op, "output_padding", output_padding, 0)
+    d = _pair(op, "dilation", dilation, 1)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise OpError(f"{op}: groups must be a positive int, got {groups!r}")
+    if len(xs) != 4 or len(ws) != 4:
+        raise ShapeError(f"{head}: {op} takes x of shape (N, C_in, H, W) and w of shape "
+                         "(C_in, C_out // groups, kh, kw), both 4-D")
+    (_, c, h, wd), (ci, _, kh, kw) = xs, ws
+    if c != ci:
+        raise ShapeError(f"{head}: channel mismatch: x has {c} channels, so w.shape[0] must be {c}, "
+                         f"not {ci} (w is (C_in, C_out // groups, kh, kw))")
+    if c % groups:
+        raise ShapeError(f"{head}: groups={groups} does not divide x's {c} channels")
+    if min(kh, kw) < 1:
+        raise ShapeError(f"{head}: the kernel {kh}×{kw} is empty")
+    if q[0] >= max(s[0], d[0]) or q[1] >= max(s[1], d[1]):
+        raise OpError(f"{head}: output_padding {q} must be smaller than the stride {s} or the "
+                      f"dilation {d} along each axis")
+    out = tuple((n - 1) * st - 2 * pa + di * (k - 1) + extra + 1
+                for n, st, pa, di, k, extra in zip((h, wd), s, p, d, (kh, kw), q))
+    if min(out) < 1:
+        raise ShapeError(f"{head}: padding {p} leaves an output of size {out[0]}×{out[1]}; "
+                         "use less padding")
+    return ConvTranspose2dGeometry(s, p, q, d, groups, out)
+
+
+@defop("conv_transpose2d")
+def conv_transpose2d(xp, x, w, /, *, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """Transposed 2-D convolution of ``x`` (N, C_in, H, W) with ``w`` (C_in, C_out // groups, kh, kw).
+
+    The adjoint (gradient with respect to the input) of ``conv2d`` with the same
+    ``stride``, ``padding``, ``dilation`` and ``groups``, as PyTorch's ``conv_transpose2d``
+    (no bias); ``output_padding`` adds rows and columns at the bottom and right that
+    the strided windows would not decide.
+
+    >>> import xpgrad as xg
+    >>> xg.conv_transpose2d(xg.ones((1, 1, 2, 2)), xg.ones((1, 1, 2, 2))).tolist()
+    [[[[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]]]
+    """
+    geo = conv_transpose2d_geometry(x.shape, w.shape, stride, padding, output_padding, groups, dilation)
+    return _transposed(xp, x, w, geo.out, geo.stride, geo.padding, geo.dilation, groups)
+
+
+def _conv_t_params(p):
+    """The conv2d parameters that conv_transpose2d ``p`` transposes."""
+    return {k: p[k] for k in ("stride", "padding", "dilation", "groups") if k in p}
+
+
+def _conv_t_vjp_x(xp, g, out, x, w, **p):
+    # x̄ = conv2d(g, w), cropped to x's size (an output_padding ≥ stride gives conv2d extra rows)
+    r = call(conv2d, xp, g, w, **_conv_t_params(p))
+    h, wd = x.shape[2:]
+    return r if tuple(r.shape[2:]) == (h, wd) else r[:, :, :h, :wd]
+
+
+def _conv_t_vjp_w(xp, g, out, x, w, **p):
+    # ⟨g, convᵀ(x, w)⟩ = ⟨conv2d(g, w), x⟩, so w̄ is conv2d's weight VJP at input g, cotangent x
+    q = _conv_t_params(p)
+    ho, wo = conv2d_geometry(g.shape, w.shape, **q).out
+    xe = _window(xp, _window(xp, x, 2, 0, ho), 3, 0, wo)   # zeros for the rows conv2d reads beyond x
+    return _conv2d_vjp_w(xp, xe, None, g, w, **q)
+
+
+conv_transpose2d.defvjp(_conv_t_vjp_x, _conv_t_vjp_w)
+conv_transpose2d.defjvp(lambda xp, t, out, x, w, **p: call(conv_transpose2d, xp, t, w, **p),   # bilinear
+                        lambda xp, t, out, x, w, **p: call(conv_transpose2d, xp, x, t, **p))
+
+
+def _conv_t_diagnose(args, params):
+    try:
+        conv_transpose2d_geometry(*(tuple(getattr(a, "shape", ())) for a in args), **params)
+    except (OpError, ShapeError) as exc:
+        return exc
+    except TypeError:
+        return None
+    return None
+
+
+conv_transpose2d.diagnose = _conv_t_diagnose
 
 
 # ---------------------------------------------------------------- max_pool2d, avg_pool2d
@@ -421,6 +545,110 @@ max_pool2d.diagnose = _pool_diagnose("max_pool2d")
 avg_pool2d.diagnose = _pool_diagnose("avg_pool2d")
 
 
+# ---------------------------------------------------------------- adaptive_avg_pool2d
+#
+# Output position i along an axis of length n averages the bin [⌊i·n/m⌋, ⌈(i+1)·n/m⌉) (PyTorch's
+# bins; neighbours may share an element when m does not divide n). Each axis is a linear map:
+# a reshape and a mean when m divides n, else a product with the (m, n) averaging matrix.
+
+
+def adaptive_pool2d_size(op: str, x_shape: Sequence[int], output_size: Any) -> tuple[int, int]:
+    """The output's spatial size of an adaptive pooling call; ``None`` entries keep the input's size.
+
+    >>> adaptive_pool2d_size("adaptive_avg_pool2d", (1, 3, 10, 7), (4, None))
+    (4, 7)
+    """
+    xs = tuple(x_shape)
+    if len(xs) not in (3, 4):
+        raise ShapeError(f"{op}: x {xs}: {op} takes x of shape (N, C, H, W) or (C, H, W)")
+    pair = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * 2
+    ok = len(pair) == 2 and all(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+                                for v in pair)
+    if not ok or output_size is None:
+        raise OpError(f"{op}: output_size must be a positive int or a pair of positive ints "
+                      f"(None keeps that axis), got {output_size!r}")
+    if min(xs[-2:]) < 1:
+        raise ShapeError(f"{op}: x {xs}: the image is empty")
+    return tuple(n if m is None else m for n, m in zip(xs[-2:], pair))
+
+
+def _bins(n, m):
+    return [(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+
+def _bin_matrix(xp, n, m, like, transpose):
+    """The (m, n) matrix averaging each bin (or its transpose), in ``like``'s dtype and device."""
+    rows = [[1.0 / (b - a) if a <= j < b else 0.0 for j in range(n)] for a, b in _bins(n, m)]
+    if transpose:
+        rows = [list(c) for c in zip(*rows)]
+    return xp.asarray(rows, dtype=like.dtype, device=like.device)
+
+
+def _bin_mean(xp, x, axis, m):
+    """Average ``x``'s bins along ``axis`` (−2 or −1) down (or up) to ``m`` entries."""
+    n, shape = x.shape[axis], tuple(x.shape)
+    if n == m:
+        return x
+    if n % m == 0:   # equal, disjoint bins: a reshape and a mean
+        cut = len(shape) + axis
+        return xp.mean(xp.reshape(x, shape[:cut] + (m, n // m) + shape[cut + 1:]), axis=cut + 1)
+    if axis == -2:
+        return _bin_matrix(xp, n, m, x, False) @ x
+    return x @ _bin_matrix(xp, n, m, x, True)
+
+
+def _bin_spread(xp, g, axis, n):
+    """The transpose of :func:`_bin_mean`: each bin's cotangent shared evenly over its ``n``-axis entries."""
+    m, shape = g.shape[axis], tuple(g.shape)
+    if n == m:
+        return g
+    if n % m == 0:
+        cut, k = len(shape) + axis, n // m
+        g = xp.expand_dims(g / k, axis=cut + 1)
+        wide = shape[:cut] + (m, k) + shape[cut + 1:]
+        return xp.reshape(xp.broadcast_to(g, wide), shape[:cut] + (n,) + shape[cut + 1:])
+    if axis == -2:
+        return _bin_matrix(xp, n, m, g, True) @ g
+    return g @ _bin_matrix(xp, n, m, g, False)
+
+
+@defop("adaptive_avg_pool2d")
+def adaptive_avg_pool2d(xp, x, /, *, output_size):
+    """Mean over the bins that split ``x`` (N, C, H, W) or (C, H, W) into ``output_size`` (oh, ow).
+
+    ``output_size`` is an int or a pair; a ``None`` entry keeps that axis. Bin ``i`` of
+    an axis of length n covers ``[⌊i·n/m⌋, ⌈(i+1)·n/m⌉)``, as in PyTorch.
+
+    >>> import xpgrad as xg
+    >>> xg.adaptive_avg_pool2d(xg.reshape(xg.arange(9.0), (1, 1, 3, 3)), output_size=2).tolist()
+    [[[[2.0, 3.0], [5.0, 6.0]]]]
+    """
+    oh, ow = adaptive_pool2d_size("adaptive_avg_pool2d", x.shape, output_size)
+    out = _bin_mean(xp, _bin_mean(xp, x, -2, oh), -1, ow)
+    return xp.asarray(out, copy=True) if out is x else out   # never a view of the input
+
+
+def _adaptive_avg_vjp(xp, g, out, x, *, output_size):
+    return _bin_spread(xp, _bin_spread(xp, g, -1, x.shape[-1]), -2, x.shape[-2])
+
+
+adaptive_avg_pool2d.defvjp(_adaptive_avg_vjp)
+adaptive_avg_pool2d.defjvp(lambda xp, t, out, x, **p: call(adaptive_avg_pool2d, xp, t, **p))   # linear
+
+
+def _adaptive_diagnose(args, params):
+    try:
+        adaptive_pool2d_size("adaptive_avg_pool2d", tuple(getattr(args[0], "shape", ())), **params)
+    except (OpError, ShapeError) as exc:
+        return exc
+    except TypeError:
+        return None
+    return None
+
+
+adaptive_avg_pool2d.diagnose = _adaptive_diagnose
+
+
 # ---------------------------------------------------------------- samples
 
 _CONV = [  # (x shape, w shape, params)
@@ -446,3 +674,18 @@ _POOL = [
 ]
 for _op in (max_pool2d, avg_pool2d):
     _op.defsamples(*(S((randn(*xs),), p) for xs, p in _POOL))
+_CONV_T = [  # (x shape, w shape, params)
+    ((2, 3, 3, 3), (3, 2, 2, 2), {}),
+    ((1, 2, 3, 4), (2, 3, 3, 3), {"stride": 2, "padding": 1, "output_padding": 1}),
+    ((1, 4, 3, 3), (4, 1, 3, 2), {"groups": 2, "stride": (2, 1), "padding": (0, 1)}),
+    ((1, 2, 3, 3), (2, 2, 2, 2), {"dilation": 2, "output_padding": 1}),   # output_padding < dilation
+    ((2, 4, 2, 3), (4, 1, 3, 3), {"groups": 4, "stride": 3, "padding": 1, "output_padding": (2, 0)}),
+    ((1, 3, 2, 2), (3, 2, 1, 1), {"stride": 2}),                          # 1×1 with gaps
+]
+conv_transpose2d.defsamples(*(S((randn(*xs), randn(*ws)), p) for xs, ws, p in _CONV_T))
+adaptive_avg_pool2d.defsamples(
+    S((randn(2, 3, 4, 6),), {"output_size": (2, 3)}, note="bins divide the input"),
+    S((randn(1, 2, 5, 7),), {"output_size": 3}, note="overlapping bins"),
+    S((randn(1, 2, 3, 4),), {"output_size": (5, None)}, note="more bins than rows; keep the width"),
+    S((randn(2, 4, 5),), {"output_size": 1}, note="unbatched, global average"),
+)

@@ -959,7 +959,13 @@ def count_nonzero(x: OpenCLArray, /, *, axis: Any = None, keepdims: builtins.boo
 
 def _arg_reduce(x: OpenCLArray, axis: Any, keepdims: builtins.bool, kind: str) -> OpenCLArray:
     if x.size == 0:
-        raise ValueError(f"{kind} of an empty array")
+        n = x.size if axis is None else x.shape[_norm_axis(int(axis), x.ndim)]
+        if n == 0:   # nothing to choose from, as NumPy says
+            raise ValueError(f"{kind} of an empty sequence along axis {axis}")
+        ax = _norm_axis(int(axis), x.ndim)   # other axes are empty: an empty result
+        shape = tuple(1 if i == ax else d for i, d in enumerate(x.shape)) if keepdims else \
+            tuple(d for i, d in enumerate(x.shape) if i != ax)
+        return zeros(shape, dtype=_I64, device=x.device)
     if axis is None:
         r = K.reduce(x._dev, x, tuple(range(x.ndim)), kind, _I64, x._dtype)
         return r._view((1,) * x.ndim, (0,) * x.ndim, r._offset) if keepdims else r
