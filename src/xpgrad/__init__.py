@@ -52,7 +52,7 @@ __all__ = [
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
     "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
     "BackwardError", "RegistryError", "OutOfResourcesError", "CheckpointError",
-    "random", "manual_seed", "save", "load", "nn", "optim", "data",
+    "random", "manual_seed", "save", "load", "nn", "optim", "data",  # noqa: F405  (module __getattr__ below)
     *_ns_all,
 ]
 

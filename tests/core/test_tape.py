@@ -395,3 +395,16 @@ def test_adopted_leaf_grads_are_writeable_arrays_of_their_own():
     (x @ w).sum().backward()
     g = w.grad.numpy()
     assert g.flags.writeable and g.base is None and g.shape == (3, 2)
+
+
+def test_vjp_of_outputs_where_one_is_computed_from_the_other():
+    """A root that another root depends on is walked once: its parents still become ready."""
+    x = xg.asarray([0.5, 1.0])
+    out, f_vjp = xg.vjp(lambda x: (2 * xg.exp(x), xg.exp(x)), x)
+    (g,) = f_vjp((xg.ones(2), xg.ones(2)))
+    assert np.allclose(g.numpy(), 3 * np.exp([0.5, 1.0]))
+    e = xg.asarray([0.5, 1.0], requires_grad=True)
+    a = xg.exp(e)
+    b = 2 * a
+    xg.autograd.backward([b, a], [xg.ones(2), xg.ones(2)])
+    assert np.allclose(e.grad.numpy(), 3 * np.exp([0.5, 1.0]))

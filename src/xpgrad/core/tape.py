@@ -581,7 +581,8 @@ def _consumer_counts(root_nodes: list) -> dict:
     A node is processed once all its consumers are done; roots have none.
     """
     deps: dict = {}
-    stack = list(root_nodes)
+    stack = list(dict.fromkeys(root_nodes))
+    seen = set(stack)      # a root reached from another root is expanded once, not twice
     while stack:
         for e in stack.pop().edges:
             if e is not None:
@@ -590,6 +591,8 @@ def _consumer_counts(root_nodes: list) -> dict:
                     deps[p] += 1
                 else:
                     deps[p] = 1
+                if p not in seen:
+                    seen.add(p)
                     stack.append(p)
     return deps
 
