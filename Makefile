@@ -14,7 +14,7 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml
-	$(PY) -m pip install -q -e ".[test,opencl]"
+	$(PY) -m pip install -q -e ".[test,opencl,examples]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -26,7 +26,7 @@ test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 demo: $(STAMP)
-	$(PY) examples/fit_polynomial.py
+	$(PY) examples/train_digits.py
 
 # The conformance suite, in full, on each device CI requires; reports in build/conformance/<device>/.
 conformance: $(STAMP)
@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/op_overhead.py
 	$(PY) benchmarks/dispatch_overhead.py
 	$(PY) benchmarks/dispatch_regret.py
+	$(PY) benchmarks/mlp_step.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,64 @@
+"""The demo script: trains, checkpoints, plots, resumes bit for bit, and runs on opencl:0."""
+
+import importlib.util
+import pathlib
+
+import pytest
+
+import xpgrad as xg
+
+pytest.importorskip("sklearn", reason="the demo needs scikit-learn (pip install xpgrad[examples])")
+pytest.importorskip("matplotlib", reason="the demo needs matplotlib (pip install xpgrad[examples])")
+pytest.importorskip("tqdm", reason="the demo needs tqdm (pip install xpgrad[examples])")
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    spec = importlib.util.spec_from_file_location("train_digits", ROOT / "examples" / "train_digits.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _tensors(path):
+    state = xg.load(path)
+    out = {f"model.{k}": v.numpy().tobytes() for k, v in state["model"].items()}
+    for i, s in state["optimizer"]["state"].items():
+        out.update({f"opt.{i}.{k}": v.numpy().tobytes() for k, v in s.items() if isinstance(v, xg.Tensor)})
+    return out, state
+
+
+def test_trains_checkpoints_and_plots(demo, tmp_path, capsys):
+    res = demo.main(["--epochs", "2", "--out", str(tmp_path), "--no-progress"])
+    assert res["test_acc"] > 0.5                   # two epochs already learn most digits
+    assert (tmp_path / "digits_curves.png").stat().st_size > 1000
+    state = xg.load(tmp_path / "digits.safetensors")
+    assert state["epoch"] == 2 and len(state["history"]["test_acc"]) == 2
+    out = capsys.readouterr().out
+    assert "epoch  2/2" in out and "held-out accuracy" in out
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        demo.main(["--epochs", "2", "--out", str(tmp_path / "empty"), "--resume", "--no-progress"])
+
+
+def test_resume_continues_exactly(demo, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    demo.main(["--epochs", "2", "--out", str(a), "--no-progress"])
+    demo.main(["--epochs", "2", "--out", str(b), "--no-progress", "--stop-after", "1"])
+    demo.main(["--epochs", "2", "--out", str(b), "--no-progress", "--resume"])
+    (ta, sa), (tb, sb) = _tensors(a / "digits.safetensors"), _tensors(b / "digits.safetensors")
+    assert sa["epoch"] == sb["epoch"] == 2
+    assert ta.keys() == tb.keys() and ta == tb
+    assert sa["history"]["test_acc"] == sb["history"]["test_acc"]
+
+
+def test_runs_on_opencl(demo, tmp_path):
+    try:
+        xg.get_backend("opencl:0")
+    except xg.XpgradError as exc:
+        pytest.skip(f"opencl:0 is not usable here: {exc}")
+    res = demo.main(["--epochs", "1", "--device", "opencl:0", "--out", str(tmp_path), "--no-progress"])
+    assert res["test_acc"] > 0.3
+    state = xg.load(tmp_path / "digits.safetensors")
+    assert state["epoch"] == 1
