@@ -486,3 +486,14 @@ def test_multihead_attention_on_opencl_matches_cpu(opencl):
     (a, wa), (b, wb) = cpu(x, x, x), dev(*(x.to_device(opencl),) * 3)
     np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(wb.numpy(), wa.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer, x", [
+    (lambda: nn.Linear(4, 2), lambda: xg.ones((3, 4))),
+    (lambda: nn.Conv2d(1, 2, 3), lambda: xg.ones((1, 1, 5, 5))),
+    (lambda: nn.Conv1d(1, 2, 3), lambda: xg.ones((1, 1, 5))),
+])
+def test_an_input_of_another_dtype_names_the_layer_and_both_dtypes(layer, x):
+    with pytest.raises(xg.DTypeError, match=r"^(Linear|Conv[12]d)\(.*the input is float64 but the "
+                                            r"layer's parameters are float32"):
+        layer()(x())

@@ -24,7 +24,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.errors import OpError, ShapeError
+from ..core.errors import DTypeError, OpError, ShapeError
 from ..core.tape import no_grad
 from ..core.tensor import Tensor
 from . import functional as F
@@ -111,15 +111,25 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         s = input.shape
-        if not s or s[-1] != self.in_features:
-            raise ShapeError(f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
-                             f"expected input of shape (*, {self.in_features}), got {_shape_str(s)}; "
-                             f"the last dimension must be in_features")
+        if not s or s[-1] != self.in_features or input.dtype != self.weight.dtype:
+            brief = f"Linear(in_features={self.in_features}, out_features={self.out_features})"
+            if s and s[-1] == self.in_features:
+                _dtype_mismatch(brief, input, self.weight)
+            raise ShapeError(f"{brief}: expected input of shape (*, {self.in_features}), got "
+                             f"{_shape_str(s)}; the last dimension must be in_features")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+def _dtype_mismatch(brief: str, input: Tensor, weight: Tensor) -> None:
+    """Raise the error of a layer given an input of another dtype than its parameters."""
+    raise DTypeError(f"{brief}: the input is {input.dtype} but the layer's parameters are {weight.dtype}; "
+                     f"cast the input (xpgrad.astype(x, xpgrad.{weight.dtype})) or the model "
+                     f"(model.to(dtype=xpgrad.{input.dtype})). Layers default to float32, like PyTorch; "
+                     f"xpgrad.asarray and xpgrad.ones default to float64, like NumPy")
 
 
 # ------------------------------------------------------------------ convolution
@@ -191,6 +201,8 @@ class _ConvNd(Module):
         s = input.shape
         n = self._dims
         if len(s) in (n + 1, n + 2) and s[-n - 1] == self.in_channels:
+            if input.dtype != self.weight.dtype:
+                _dtype_mismatch(self._brief(), input, self.weight)
             return input if self._extra is None else self._pad_end(input)
         space = ("L",) if n == 1 else ("H", "W")
         batched = _shape_str(("N", self.in_channels) + space)
