@@ -11,22 +11,30 @@ PNG of the training curves.
     python examples/train_digits.py --epochs 20 --resume   # continue from the checkpoint
 
 A resumed run continues exactly where the saved one stopped: the same
-batches, dropout masks and updates, bit for bit on the CPU.
+batches, dropout masks and updates, bit for bit on the CPU (with one BLAS
+thread, which this script sets unless you export ``OPENBLAS_NUM_THREADS``).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-import time
 
-import numpy as np
+# One BLAS thread, set before NumPy loads: OpenBLAS's threaded kernels may add partial sums in a
+# different order from one run to the next, which would break bit-for-bit reruns and resumes
+# (and for matrices this small, one thread is also faster). Override by exporting the variable.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import xpgrad as xg
-from xpgrad import nn, optim
-from xpgrad.data import DataLoader, TensorDataset
-from xpgrad.nn import functional as F
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import xpgrad as xg  # noqa: E402
+from xpgrad import nn, optim  # noqa: E402
+from xpgrad.data import DataLoader, TensorDataset  # noqa: E402
+from xpgrad.nn import functional as F  # noqa: E402
 
 
 def model_for_digits() -> nn.Module:
