@@ -8,7 +8,8 @@ PNG of the training curves.
 
     python examples/train_digits.py                    # cpu, 15 epochs
     python examples/train_digits.py --device opencl:0
-    python examples/train_digits.py --epochs 20 --resume   # continue from the checkpoint
+    python examples/train_digits.py --stop-after 5       # stop early, as if interrupted...
+    python examples/train_digits.py --resume             # ...and continue from the checkpoint
 
 A resumed run continues exactly where the saved one stopped: the same
 batches, dropout masks and updates, bit for bit on the CPU (with one BLAS
@@ -38,7 +39,7 @@ from xpgrad.nn import functional as F  # noqa: E402
 
 
 def model_for_digits() -> nn.Module:
-    """Two 3×3 convolutions, a 2×2 max-pool and a two-layer classifier: about 42 000 parameters."""
+    """Two 3×3 convolutions, a 2×2 max-pool and a two-layer classifier: 38 378 parameters."""
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
@@ -80,9 +81,9 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tu
 
 
 def save_checkpoint(path: str, model: nn.Module, opt: optim.Optimizer, sched: object, epoch: int,
-                    history: dict) -> None:
+                    epochs: int, history: dict) -> None:
     xg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "random": xg.random.get_state(), "epoch": epoch, "history": history}, path)
+             "random": xg.random.get_state(), "epoch": epoch, "epochs": epochs, "history": history}, path)
 
 
 def plot(history: dict, path: str) -> None:
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> dict:
         if not os.path.exists(ckpt):
             sys.exit(f"--resume: no checkpoint at {ckpt}; train once without --resume first")
         state = xg.load(ckpt, device=args.device)
+        if state["epochs"] != args.epochs:   # the one-cycle schedule is laid out over the whole run
+            sys.exit(f"--resume: {ckpt} is a run of {state['epochs']} epochs (its learning-rate schedule "
+                     f"spans them); resume it with --epochs {state['epochs']}")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"epoch {epoch + 1:2d}/{args.epochs}  loss {running / seen:.4f}  "
               f"train {100 * train_acc:5.1f} %  test {100 * test_acc:5.1f} %  "
               f"lr {sched.get_last_lr()[0]:.2e}  {history['seconds'][-1]:.1f} s")
-        save_checkpoint(ckpt, model, opt, sched, epoch + 1, history)
+        save_checkpoint(ckpt, model, opt, sched, epoch + 1, args.epochs, history)
         plot(history, os.path.join(args.out, "digits_curves.png"))
         if args.stop_after is not None and epoch + 1 >= args.stop_after:
             print(f"stopping after epoch {epoch + 1} (--stop-after); continue with --resume")

@@ -38,6 +38,8 @@ def test_trains_checkpoints_and_plots(demo, tmp_path, capsys):
     assert state["epoch"] == 2 and len(state["history"]["test_acc"]) == 2
     out = capsys.readouterr().out
     assert "epoch  2/2" in out and "held-out accuracy" in out
+    with pytest.raises(SystemExit, match="resume it with --epochs 2"):   # the schedule spans 2 epochs
+        demo.main(["--epochs", "3", "--out", str(tmp_path), "--resume", "--no-progress"])
     with pytest.raises(SystemExit, match="no checkpoint"):
         demo.main(["--epochs", "2", "--out", str(tmp_path / "empty"), "--resume", "--no-progress"])
 

@@ -430,7 +430,7 @@ def test_bad_input_messages_name_the_layer_and_the_expected_shape():
                                             r"got query \(3, 1, 5\)"):
         x5 = xg.ones((3, 1, 5), dtype=xg.float32)
         nn.MultiheadAttention(4, 2)(x5, x5, x5)
-    with pytest.raises(xg.ShapeError, match=r"^Embedding\(5, 2\): expected integer indices, "
+    with pytest.raises(xg.DTypeError, match=r"^Embedding\(5, 2\): expected integer indices, "
                                             r"got dtype float32"):
         nn.Embedding(5, 2)(xg.ones((3,), dtype=xg.float32))
 

@@ -630,7 +630,7 @@ class Embedding(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         if not input._b.xp.isdtype(input.dtype, "integral"):
-            raise ShapeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): expected integer "
+            raise DTypeError(f"Embedding({self.num_embeddings}, {self.embedding_dim}): expected integer "
                              f"indices, got dtype {input.dtype}; convert with xpgrad.astype(x, xpgrad.int64)")
         return F.embedding(input, self.weight, self.padding_idx)
 

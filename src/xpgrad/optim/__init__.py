@@ -22,5 +22,7 @@ from .optimizer import Optimizer
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "lr_scheduler", "clip_grad_norm_",
+AdaGrad = Adagrad   # the spelling; PyTorch's is Adagrad
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "AdaGrad", "RMSprop", "lr_scheduler", "clip_grad_norm_",
            "clip_grad_value_"]
