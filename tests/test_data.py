@@ -91,3 +91,12 @@ def test_errors():
         random_split(_ds(10), [0.5, 0.2])
     with pytest.raises(xg.OpError, match="out of range"):
         Subset(_ds(3), [0, 5])
+
+
+def test_a_subset_with_negative_indices_loads_the_same_rows_as_indexing_it():
+    ds = TensorDataset(xg.arange(5))
+    sub = Subset(ds, [-2, -1, 0])
+    assert [int(sub[i][0]) for i in range(3)] == [3, 4, 0]
+    assert [v for (y,) in DataLoader(sub, batch_size=2) for v in y.tolist()] == [3, 4, 0]
+    with pytest.raises(xg.ShapeError, match="0-d"):
+        TensorDataset(xg.asarray(1.0))

@@ -52,7 +52,10 @@ class TensorDataset(Dataset):
             if not isinstance(t, Tensor):
                 raise OpError(f"TensorDataset: argument {k} is a {type(t).__name__}, not a Tensor; "
                               "wrap arrays with xpgrad.asarray")
-            if not t.ndim or t.shape[0] != n:
+            if not t.ndim:
+                raise ShapeError(f"TensorDataset: tensor {k} is 0-d; every tensor needs a first axis that "
+                                 "indexes the samples")
+            if t.shape[0] != n:
                 raise ShapeError(f"TensorDataset: every tensor needs the same first axis; tensor 0 has "
                                  f"shape {tensors[0].shape} and tensor {k} has {t.shape}")
         self.tensors = tuple(tensors)
@@ -74,6 +77,7 @@ class Subset(Dataset):
         bad = [i for i in self.indices if not -n <= i < n]
         if bad:
             raise OpError(f"Subset: indices {bad[:5]} are out of range for a dataset of {n} samples")
+        self.indices = [i + n if i < 0 else i for i in self.indices]   # the loader gathers by position
 
     def __len__(self) -> int:
         return len(self.indices)

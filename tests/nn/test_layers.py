@@ -135,9 +135,8 @@ def test_multihead_attention_gradients(device, batch_first):
     if batch_first:
         q, k = xg.permute_dims(q, (1, 0, 2)), xg.permute_dims(k, (1, 0, 2))
     mask = xg.asarray([[False, True], [False, False], [False, False]], device=device)
-    # The output and the attention weights one at a time: xg.vjp of a function returning a tensor
-    # together with one computed from it loses gradients (core/tape.py _consumer_counts, reported).
-    for pick in (0, 1):
+    # The output and the attention weights together (the weights feed the output), then each alone.
+    for pick in (None, 0, 1):
         check_layer(mha, [q, k, k], attn_mask=mask, average_attn_weights=batch_first, pick=pick)
 
 

@@ -445,3 +445,16 @@ def test_parameters_to_vector_and_back():
     assert lin.weight is w and lin.weight.tolist() == [[0, 1, 2], [3, 4, 5]] and lin.bias.tolist() == [6, 7]
     with pytest.raises(xg.ShapeError, match="8 elements"):
         nn.utils.vector_to_parameters(xg.zeros((7,)), lin.parameters())
+
+
+def test_to_refuses_a_non_floating_dtype_and_a_refused_batch_is_not_counted():
+    m = nn.Linear(3, 2)
+    with pytest.raises(xg.DTypeError, match="not a floating-point dtype"):
+        m.to(xg.int64)
+    assert m.weight.dtype == xg.float32
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(xg.ShapeError):
+        bn(xg.ones((1, 3), dtype=xg.float32))      # one value per channel: no batch statistics
+    assert int(bn.num_batches_tracked) == 0
+    bn(xg.ones((2, 3), dtype=xg.float32))
+    assert int(bn.num_batches_tracked) == 1

@@ -497,3 +497,38 @@ def test_gradient_of_wrong_shape_is_refused():
     with pytest.raises(xg.DTypeError, match="float32.*parameter's dtype"):
         SGD([w], lr=0.1).step()
     assert w.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_state_follows_a_model_moved_or_cast_after_a_step():
+    from xpgrad import nn
+
+    try:
+        xg.get_backend("opencl:0")
+    except xg.XpgradError as exc:
+        pytest.skip(f"opencl:0 is not usable here: {exc}")
+    m = nn.Linear(3, 2)
+    opt = xg.optim.Adam(m.parameters())
+    m(xg.ones((4, 3), dtype=xg.float32)).sum().backward()
+    opt.step()
+    m.to_device("opencl:0")
+    opt.zero_grad()
+    m(xg.ones((4, 3), dtype=xg.float32, device="opencl:0")).sum().backward()
+    opt.step()
+    assert opt.state[m.weight]["exp_avg"].device == "opencl:0"
+    m.double()
+    opt.zero_grad()
+    m(xg.ones((4, 3), dtype=xg.float64, device="opencl:0")).sum().backward()
+    opt.step()
+    assert opt.state[m.weight]["exp_avg_sq"].dtype == xg.float64
+
+
+def test_clip_grad_norm_over_gradients_on_two_devices():
+    try:
+        xg.get_backend("opencl:0")
+    except xg.XpgradError as exc:
+        pytest.skip(f"opencl:0 is not usable here: {exc}")
+    a = xg.asarray(np.ones(3, np.float32), requires_grad=True)
+    b = xg.asarray(np.ones(3, np.float32), device="opencl:0", requires_grad=True)
+    a.grad, b.grad = xg.ones(3, dtype=xg.float32), xg.ones(3, dtype=xg.float32, device="opencl:0")
+    assert abs(float(xg.optim.clip_grad_norm_([a, b], 1.0)) - 6 ** 0.5) < 1e-6
+    assert abs(float(xg.sum(a.grad * a.grad)) + float(xg.sum(b.grad * b.grad)) - 1.0) < 1e-5

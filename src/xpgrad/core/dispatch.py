@@ -668,6 +668,42 @@ def save_profile(backend: Any) -> str:
     return path
 
 
+# backend -> the keys of profile.measured last loaded from or written to the profiles file
+_KEPT: "weakref.WeakKeyDictionary[Any, frozenset]" = weakref.WeakKeyDictionary()
+
+
+def keep_measurements(backend: Any) -> None:
+    """Write figures a profile measured on first use (launch latency, bandwidth) to the profiles file.
+
+    Cost estimates read them; measured afresh in every process they would differ a little, and a
+    near-tie between two kernels could then go one way in one run and the other way in the next,
+    with results that differ in the last bits. Kept, every later process estimates with the same
+    numbers and makes the same choices. A cache that cannot be written is left alone.
+    """
+    measured = getattr(backend.profile, "measured", None)
+    if not isinstance(measured, dict):
+        return
+    keys = frozenset(measured)
+    try:
+        if _KEPT.get(backend) == keys:
+            return
+        _KEPT[backend] = keys
+    except TypeError:   # a backend that cannot be weakly referenced: nothing to remember it by
+        return
+    with contextlib.suppress(OSError):
+        path = _profiles_path()
+        with _LOCK:
+            entries = _read_json(path, PROFILE_FORMAT, PROFILE_VERSION, "profile")
+            old = entries.get(identity(backend))
+            stored = dict(old.get("measured", {})) if isinstance(old, dict) else {}
+            if all(k in stored for k in measured):
+                return
+            entries[identity(backend)] = {"device": backend.device, "measured": {**measured, **stored},
+                                          "when": time.time()}
+            _atomic_write_json(path, {"format": PROFILE_FORMAT, "version": PROFILE_VERSION,
+                                      "entries": entries})
+
+
 def load_profile(backend: Any) -> bool:
     """Apply a stored calibration to ``backend.profile`` (once per backend); whether there was one."""
     if backend in _PROFILES_APPLIED:
@@ -688,6 +724,8 @@ def load_profile(backend: Any) -> bool:
             prof.measured[k] = v
             with contextlib.suppress(AttributeError):
                 setattr(prof, k, v)
+    with contextlib.suppress(TypeError):
+        _KEPT[backend] = frozenset(getattr(prof, "measured", {}) or {})
     return True
 
 
@@ -767,6 +805,7 @@ class Dispatcher:
         plan, _ = self.plan(sig, args=args, xp=self.backend.xp)
         self.plans[key] = plan
         self.cache[key] = plan[0].forward
+        keep_measurements(self.backend)
         return plan[0].forward
 
     def fall_back(self, xp: Any, args: tuple, params: dict, failed: Callable, exc: BaseException) -> Any:

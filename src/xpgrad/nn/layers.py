@@ -126,10 +126,11 @@ class Linear(Module):
 
 def _dtype_mismatch(brief: str, input: Tensor, weight: Tensor) -> None:
     """Raise the error of a layer given an input of another dtype than its parameters."""
+    model = (f" or the model (model.to(dtype=xpgrad.{input.dtype}))"
+             if input._b.is_floating(input.dtype) else "")
     raise DTypeError(f"{brief}: the input is {input.dtype} but the layer's parameters are {weight.dtype}; "
-                     f"cast the input (xpgrad.astype(x, xpgrad.{weight.dtype})) or the model "
-                     f"(model.to(dtype=xpgrad.{input.dtype})). Layers default to float32, like PyTorch; "
-                     f"xpgrad.asarray and xpgrad.ones default to float64, like NumPy")
+                     f"cast the input (xpgrad.astype(x, xpgrad.{weight.dtype})){model}. Layers default to "
+                     f"float32, like PyTorch; xpgrad.asarray and xpgrad.ones default to float64, like NumPy")
 
 
 # ------------------------------------------------------------------ convolution
@@ -453,15 +454,17 @@ class _BatchNorm(Module):
     def forward(self, input: Tensor) -> Tensor:
         self._check(input.shape)
         factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            with no_grad():
-                self.num_batches_tracked += 1
-            if self.momentum is None:  # cumulative moving average over every batch seen
-                factor = 1.0 / int(self.num_batches_tracked)
+        counting = self.training and self.track_running_stats
+        if counting and self.momentum is None:  # cumulative moving average over every batch seen
+            factor = 1.0 / (int(self.num_batches_tracked) + 1)
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch, factor, self.eps)
+        out = F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                           self.weight, self.bias, use_batch, factor, self.eps)
+        if counting:   # after the functional accepted the batch: a refused batch is not counted
+            with no_grad():
+                self.num_batches_tracked += 1
+        return out
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "

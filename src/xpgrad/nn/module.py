@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from ..core.errors import XpgradError, describe
+from ..core.errors import DTypeError, XpgradError, describe
 from ..core.tape import no_grad
 from ..core.tensor import Tensor
 
@@ -442,6 +442,14 @@ class Module:
                 dtype = a
             elif a is not None:
                 device = a
+        if dtype is not None:
+            from ..core.device import get_backend
+
+            b = get_backend("cpu")
+            if not b.is_floating(b.dtype(dtype)):
+                name = getattr(dtype, "__name__", dtype)
+                raise DTypeError(f"{type(self).__name__}.to: dtype {name} is not a floating-point dtype; "
+                                 "parameters can only be converted to float32 or float64")
         return self._convert(device, dtype)
 
     def cpu(self) -> "Module":

@@ -24,5 +24,5 @@ from .sgd import SGD
 
 AdaGrad = Adagrad   # the spelling; PyTorch's is Adagrad
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "AdaGrad", "RMSprop", "lr_scheduler", "clip_grad_norm_",
-           "clip_grad_value_"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "AdaGrad", "RMSprop", "lr_scheduler",
+           "clip_grad_norm_", "clip_grad_value_"]

@@ -79,7 +79,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm
     for g in grads:
         if g.size == 0:
             continue
-        part = b.wrap(_power_sum(g._b.xp, g.data, p))
+        part = g._b.wrap(_power_sum(g._b.xp, g.data, p))
         if g._b is not b:  # a gradient on another device: only its partial sum travels
             part = b.from_host(g._b.to_host(part))
         parts.append(part)

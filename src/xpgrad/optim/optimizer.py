@@ -157,7 +157,14 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        state = self.state
         for group in self.param_groups:
+            for p in group["params"]:   # a model moved or cast after a step: its state follows
+                st = state.get(p)
+                if st:
+                    for k, v in st.items():
+                        if isinstance(v, Tensor) and (v._b is not p._b or v.dtype != p.dtype):
+                            st[k] = Tensor(v.detach(), device=p.device, dtype=p.dtype)
             self._update(group)
         return loss
 

@@ -1,0 +1,16 @@
+"""The examples in the docstrings of the modules that issue 6 added run as written."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["xpgrad.random", "xpgrad.data", "xpgrad.serialization", "xpgrad._atomic", "xpgrad.nn.module",
+           "xpgrad.nn.containers", "xpgrad.nn.layers", "xpgrad.nn.activation", "xpgrad.nn.loss",
+           "xpgrad.nn.init", "xpgrad.nn.functional", "xpgrad.ops.activations", "xpgrad.ops.losses"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0, f"{name}: {result.failed} of {result.attempted} examples failed"
