@@ -620,9 +620,7 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool, kept: dict |
                 if g is not None:
                     if node.hooks:
                         g = _apply_hooks(node, g, False, None)
-                        _accumulate_leaf(node, g, False)
-                    else:
-                        _adopt_leaf(node, g, kept)
+                    _adopt_leaf(node, g, kept, copy=bool(node.hooks))
                 continue
             edges = node.edges
             for e in edges:
@@ -757,35 +755,42 @@ def _apply_hooks(node: Any, g: Any, tensor_mode: bool, b: Any) -> Any:
     return g
 
 
-def _adopt_leaf(leaf: Leaf, g: Any, kept: dict) -> None:
-    """Plain mode: ``g`` becomes (or is added to) the leaf's ``.grad``, copied unless adoptable."""
+def _adopt_leaf(leaf: Leaf, g: Any, kept: dict, copy: bool = False) -> None:
+    """Plain mode: ``g`` becomes (or is added to) the leaf's ``.grad``, copied unless adoptable.
+
+    ``copy=True`` always copies (a hook's result may be an array its caller keeps).
+    """
     t = leaf.tensor()
     if t is None:
         return
     b = t._b
-    if id(g) not in kept and b.adoptable(g):
+    if not copy and id(g) not in kept and b.adoptable(g):
         kept[id(g)] = g
     else:
         g = b.copy(g)
     if t.grad is None:
         t.grad = Tensor._make(g, b)
     else:
-        t.grad = t.grad + Tensor._make(g, b)   # grad mode is off in the plain walk
+        prev = state.grad_enabled
+        state.grad_enabled = False
+        try:
+            t.grad = t.grad + Tensor._make(g, b)
+        finally:
+            state.grad_enabled = prev
 
 
 def _accumulate_leaf(leaf: Leaf, g: Any, tensor_mode: bool) -> None:
+    if not tensor_mode:
+        _adopt_leaf(leaf, g, {}, copy=True)
+        return
     t = leaf.tensor()
     if t is None:
         return
-    b = t._b
-    if not tensor_mode:
-        # Own the buffer: a rule may hand the same array (or a view of it) to several leaves.
-        g = Tensor._make(b.copy(g), b)
     if t.grad is None:
         t.grad = g
     else:
         prev = state.grad_enabled
-        state.grad_enabled = tensor_mode
+        state.grad_enabled = True
         try:
             t.grad = t.grad + g
         finally:

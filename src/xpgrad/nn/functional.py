@@ -47,11 +47,7 @@ __all__ = [
 
 def _tensor(fn: str, name: str, x: Any) -> Tensor:
     """``x`` as a Tensor (arrays and nested lists are converted); anything else is refused."""
-    if isinstance(x, Tensor):
-        return x
-    if x is None or isinstance(x, (str, bytes, dict)):
-        raise DTypeError(f"{fn}: {name} must be a tensor, got {type(x).__name__}")
-    return xg.asarray(x)
+    return x if isinstance(x, Tensor) else _Lo._as_tensor(fn, name, x, None)
 
 
 def _floating(fn: str, name: str, x: Tensor) -> None:
@@ -85,17 +81,6 @@ def _channel_vector(fn: str, name: str, v: Any, c: int, x: Tensor, what: str = "
 def _per_channel(v: Tensor, ndim: int) -> Tensor:
     """A (C,) vector shaped (1, C, 1, …) to broadcast against an input of ``ndim`` axes."""
     return v if ndim == 2 else xg.reshape(v, (1, v.shape[0]) + (1,) * (ndim - 2))
-
-
-def _ints(fn: str, name: str, v: Any, n: int, least: int) -> tuple[int, ...]:
-    """An int or a sequence of ``n`` ints, each ``≥ least``, as an ``n``-tuple."""
-    try:
-        t = tuple(operator.index(e) for e in v) if isinstance(v, (tuple, list)) else (operator.index(v),) * n
-    except TypeError:
-        t = ()
-    if len(t) != n or isinstance(v, bool) or min(t) < least:
-        raise OpError(f"{fn}: {name} must be an int ≥ {least} or a sequence of {n} such ints, got {v!r}")
-    return t
 
 
 def _prob(fn: str, name: str, p: Any) -> float:
@@ -171,7 +156,7 @@ def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     [[[-1.0, -1.0]]]
     """
     input, weight, bias = _conv_inputs("conv1d", input, weight, bias, 1)
-    s, p, d = (_ints("conv1d", n, v, 1, lo)[0]
+    s, p, d = (_N.int_tuple("conv1d", n, v, 1, lo)[0]
                for n, v, lo in (("stride", stride, 1), ("padding", padding, 0), ("dilation", dilation, 1)))
     x, added = _batched(input, 1)
     y = _N.conv2d(xg.expand_dims(x, axis=2), xg.expand_dims(weight, axis=2), stride=(1, s), padding=(0, p),
@@ -377,7 +362,7 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any 
     fn = "layer_norm"
     input = _tensor(fn, "input", input)
     _floating(fn, "input", input)
-    shape = _ints(fn, "normalized_shape", normalized_shape,
+    shape = _N.int_tuple(fn, "normalized_shape", normalized_shape,
                   len(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else 1, 1)
     k = len(shape)
     if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:

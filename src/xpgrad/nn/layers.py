@@ -20,13 +20,13 @@ got (32, 100); the last dimension must be in_features
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import DTypeError, OpError, ShapeError
 from ..core.tape import no_grad
 from ..core.tensor import Tensor
+from ..ops.nn import int_tuple
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -44,19 +44,6 @@ def _empty(shape: tuple[int, ...], device: Any, dtype: Any) -> Parameter:
     return Parameter(empty(shape, dtype=dtype or DEFAULT_DTYPE, device=device))
 
 
-def _tuple(name: str, layer: str, v: Any, n: int, least: int) -> tuple[int, ...]:
-    """``v`` as an n-tuple of ints ≥ ``least`` (an int repeats)."""
-    try:
-        out = (operator.index(v),) * n if not isinstance(v, (tuple, list)) else \
-            tuple(operator.index(a) for a in v)
-    except TypeError:
-        raise OpError(f"{layer}: {name} must be an int or a tuple of {n} ints, got {v!r}") from None
-    if len(out) != n or any(a < least for a in out):
-        raise OpError(f"{layer}: {name} must be an int or a tuple of {n} ints, each at least {least}, "
-                      f"got {v!r}")
-    return out
-
-
 def _shape_str(shape: Sequence[Any]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -65,6 +52,25 @@ def _positive(layer: str, **values: int) -> None:
     for name, v in values.items():
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise OpError(f"{layer}: {name} must be a positive int, got {v!r}")
+
+
+def _weight_and_bias(m: Module, shape: tuple, n_bias: int, device: Any, dtype: Any) -> None:
+    """Give ``m`` a weight of ``shape`` and a bias of ``n_bias`` entries (none for 0), then initialise."""
+    m.weight = _empty(shape, device, dtype)
+    if n_bias:
+        m.bias = _empty((n_bias,), device, dtype)
+    else:
+        m.register_parameter("bias", None)
+    m.reset_parameters()
+
+
+def _default_init(m: Module, fan_in: int) -> None:
+    """PyTorch's default for Linear and convolutions: Kaiming-uniform weights (``a=√5``) and biases
+    ``U(±1/√fan_in)``."""
+    init.kaiming_uniform_(m.weight, a=math.sqrt(5))
+    if m.bias is not None and fan_in:
+        bound = 1 / math.sqrt(fan_in)
+        init.uniform_(m.bias, -bound, bound)
 
 
 class Identity(Module):
@@ -95,19 +101,11 @@ class Linear(Module):
         _positive("Linear", in_features=in_features, out_features=out_features)
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = _empty((out_features, in_features), device, dtype)
-        if bias:
-            self.bias = _empty((out_features,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in_features), out_features if bias else 0, device, dtype)
 
     def reset_parameters(self) -> None:
         """Draw fresh weights: Kaiming-uniform with ``a=√5`` (bound ``1/√fan_in``), bias alike."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound)
+        _default_init(self, self.in_features)
 
     def forward(self, input: Tensor) -> Tensor:
         s = input.shape
@@ -153,8 +151,8 @@ class _ConvNd(Module):
             raise OpError(f"{name}: padding_mode {padding_mode!r} is not supported; only 'zeros'")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _tuple("kernel_size", name, kernel_size, n, 1)
-        self.stride = _tuple("stride", name, stride, n, 1)
+        self.kernel_size = int_tuple(name, "kernel_size", kernel_size, n, 1)
+        self.stride = int_tuple(name, "stride", stride, n, 1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise OpError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', got {padding!r}")
@@ -162,8 +160,8 @@ class _ConvNd(Module):
                 raise OpError(f"{name}: padding='same' needs stride 1, got stride={self.stride}")
             self.padding = padding
         else:
-            self.padding = _tuple("padding", name, padding, n, 0)
-        self.dilation = _tuple("dilation", name, dilation, n, 1)
+            self.padding = int_tuple(name, "padding", padding, n, 0)
+        self.dilation = int_tuple(name, "dilation", dilation, n, 1)
         # What the functional gets: symmetric padding, plus one trailing zero where 'same' needs an odd total.
         self._pad, self._extra = self.padding, None
         if padding == "valid":
@@ -173,26 +171,16 @@ class _ConvNd(Module):
             self._pad = tuple(t // 2 for t in total)
             if any(t % 2 for t in total):
                 self._extra = tuple(t % 2 for t in total)
-        self.output_padding = _tuple("output_padding", name, output_padding, n, 0)
+        self.output_padding = int_tuple(name, "output_padding", output_padding, n, 0)
         self.groups = groups
         self.padding_mode = padding_mode
         shape = ((in_channels, out_channels // groups) if self._transposed
                  else (out_channels, in_channels // groups)) + self.kernel_size
-        self.weight = _empty(shape, device, dtype)
-        if bias:
-            self.bias = _empty((out_channels,), device, dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, shape, out_channels if bias else 0, device, dtype)
 
     def reset_parameters(self) -> None:
         """Kaiming-uniform weights with ``a=√5`` and ``U(±1/√fan_in)`` biases, as in PyTorch."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            if fan_in:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        _default_init(self, self.weight.shape[1] * math.prod(self.kernel_size))
 
     def _brief(self) -> str:
         name = type(self).__name__
@@ -316,8 +304,16 @@ class ConvTranspose2d(_ConvNd):
 
 def _unsupported(layer: str, **options: tuple[Any, Any]) -> None:
     for name, (value, default) in options.items():
-        if value != default:
-            raise OpError(f"{layer}: {name}={value!r} is not supported; only {name}={default!r}")
+        F._unsupported(layer, name, value, default)
+
+
+def _check_pool(layer: str, kernel_size: Any, stride: Any, padding: Any) -> None:
+    """Refuse bad pooling parameters when the layer is built, not at its first call."""
+    k = int_tuple(layer, "kernel_size", kernel_size, 2, 1)
+    p = int_tuple(layer, "padding", padding, 2, 0)
+    int_tuple(layer, "stride", stride, 2, 1)
+    if any(2 * pi > ki for pi, ki in zip(p, k)):
+        raise OpError(f"{layer}: padding {padding} must be at most half the kernel size {kernel_size}")
 
 
 def _check_images(layer: Module, input: Tensor) -> None:
@@ -338,14 +334,10 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        _unsupported("MaxPool2d", dilation=(_tuple("dilation", "MaxPool2d", dilation, 2, 1), (1, 1)),
+        _unsupported("MaxPool2d", dilation=(int_tuple("MaxPool2d", "dilation", dilation, 2, 1), (1, 1)),
                      return_indices=(return_indices, False),
                      ceil_mode=(ceil_mode, False))
-        k = _tuple("kernel_size", "MaxPool2d", kernel_size, 2, 1)
-        p = _tuple("padding", "MaxPool2d", padding, 2, 0)
-        _tuple("stride", "MaxPool2d", self.stride, 2, 1)
-        if any(2 * pi > ki for pi, ki in zip(p, k)):
-            raise OpError(f"MaxPool2d: padding {padding} must be at most half the kernel size {kernel_size}")
+        _check_pool("MaxPool2d", kernel_size, self.stride, padding)
 
     def forward(self, input: Tensor) -> Tensor:
         _check_images(self, input)
@@ -369,11 +361,7 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
         _unsupported("AvgPool2d", ceil_mode=(ceil_mode, False), divisor_override=(divisor_override, None))
-        k = _tuple("kernel_size", "AvgPool2d", kernel_size, 2, 1)
-        p = _tuple("padding", "AvgPool2d", padding, 2, 0)
-        _tuple("stride", "AvgPool2d", self.stride, 2, 1)
-        if any(2 * pi > ki for pi, ki in zip(p, k)):
-            raise OpError(f"AvgPool2d: padding {padding} must be at most half the kernel size {kernel_size}")
+        _check_pool("AvgPool2d", kernel_size, self.stride, padding)
 
     def forward(self, input: Tensor) -> Tensor:
         _check_images(self, input)
@@ -588,9 +576,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-            raise OpError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = F._prob("Dropout", "p", p)
         self.inplace = inplace
 
     def forward(self, input: Tensor) -> Tensor:
@@ -684,8 +670,7 @@ class MultiheadAttention(Module):
                               "supported; project keys and values to embed_dim first")
         if add_bias_kv or add_zero_attn:
             raise OpError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
-        if not 0.0 <= dropout <= 1.0:
-            raise OpError(f"MultiheadAttention: dropout must be a probability in [0, 1], got {dropout!r}")
+        F._prob("MultiheadAttention", "dropout", dropout)
         self.embed_dim = embed_dim
         self.kdim = self.vdim = embed_dim
         self.num_heads = num_heads

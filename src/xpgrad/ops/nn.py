@@ -88,18 +88,30 @@ class Pool2dGeometry(NamedTuple):
     out: tuple[int, int]
 
 
-def _pair(op: str, name: str, v: Any, least: int) -> tuple[int, int]:
-    """An int or a pair of ints, each ``≥ least``, as a pair."""
+def int_tuple(op: str, name: str, v: Any, n: int, least: int) -> tuple[int, ...]:
+    """An int (repeated) or a sequence of ``n`` ints, each ``≥ least``, as an ``n``-tuple.
+
+    The one normaliser of stride/padding/kernel-size style parameters, for ops,
+    functionals and layers alike; ``op`` names the caller in the error.
+
+    >>> int_tuple("conv2d", "stride", 2, 2, 1)
+    (2, 2)
+    """
     try:
-        pair = (operator.index(v),) * 2 if not isinstance(v, (tuple, list)) else \
-            tuple(operator.index(e) for e in v)
+        t = tuple(operator.index(e) for e in v) if isinstance(v, (tuple, list)) else (operator.index(v),) * n
     except TypeError:
-        pair = ()
-    if len(pair) != 2 or isinstance(v, bool):
-        raise OpError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-    if min(pair) < least:
+        t = ()
+    if len(t) != n or isinstance(v, bool):
+        what = f"an int ≥ {least}" if n == 1 else \
+            f"an int or a {'pair' if n == 2 else f'tuple of {n}'} of ints, each ≥ {least}"
+        raise OpError(f"{op}: {name} must be {what}, got {v!r}")
+    if min(t, default=least) < least:
         raise OpError(f"{op}: {name}={v!r} must be at least {least}")
-    return pair
+    return t
+
+
+def _pair(op: str, name: str, v: Any, least: int) -> tuple[int, int]:
+    return int_tuple(op, name, v, 2, least)
 
 
 def _out_size(size: int, pad: int, reach: int, stride: int) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, check_number, commit, grad_of, zeros_like
+from .optimizer import Optimizer, check_number, commit, zeros_like, with_grads
 
 __all__ = ["Adagrad"]
 
@@ -46,19 +46,14 @@ class Adagrad(Optimizer):
 
     def _update(self, group: dict[str, Any]) -> None:
         lr, decay, wd = float(group["lr"]), float(group["lr_decay"]), float(group["weight_decay"])
-        eps, maximize = float(group["eps"]), group["maximize"]
-        for p in group["params"]:
-            g = grad_of("Adagrad", p)
-            if g is None:
-                continue
+        eps = float(group["eps"])
+        for p, g in with_grads("Adagrad", group):
             xp = p._b.xp
             d = p.data
             state = self.state[p]
             if not state:
                 state["step"] = 0
                 state["sum"] = zeros_like(p, float(group["initial_accumulator_value"]))
-            if maximize:
-                g = -g
             t = state["step"] = state["step"] + 1
             clr = lr / (1 + (t - 1) * decay)                      # γ̃ ← γ/(1 + (t−1)η)
             if wd:

@@ -16,7 +16,7 @@ import math
 from typing import Any
 
 from ..core.errors import OpError
-from .optimizer import Optimizer, check_number, commit, grad_of, zeros_like
+from .optimizer import Optimizer, check_number, commit, zeros_like, decay_, with_grads
 
 __all__ = ["Adam", "AdamW"]
 
@@ -59,11 +59,8 @@ class Adam(Optimizer):
         name = type(self).__name__
         lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
         b1, b2 = (float(b) for b in group["betas"])
-        amsgrad, maximize, decoupled = group["amsgrad"], group["maximize"], group["decoupled_weight_decay"]
-        for p in group["params"]:
-            g = grad_of(name, p)
-            if g is None:
-                continue
+        amsgrad, decoupled = group["amsgrad"], group["decoupled_weight_decay"]
+        for p, g in with_grads(name, group):
             xp = p._b.xp
             d = p.data
             state = self.state[p]
@@ -71,22 +68,14 @@ class Adam(Optimizer):
                 state["step"] = 0
                 state["exp_avg"] = zeros_like(p)
                 state["exp_avg_sq"] = zeros_like(p)
-            if maximize:
-                g = -g
             if wd:
                 if decoupled:
                     d *= 1 - lr * wd                              # θ ← θ − γλθ
                 else:
                     g = g + wd * d                                # g ← g + λθ
             t = state["step"] = state["step"] + 1
-            m = state["exp_avg"].data
-            m *= b1
-            m += (1 - b1) * g                                     # m ← β₁m + (1−β₁)g
-            state["exp_avg"].data = m
-            v = state["exp_avg_sq"].data
-            v *= b2
-            v += (1 - b2) * (g * g)                               # v ← β₂v + (1−β₂)g²
-            state["exp_avg_sq"].data = v
+            m = decay_(state["exp_avg"], b1, (1 - b1) * g)        # m ← β₁m + (1−β₁)g
+            v = decay_(state["exp_avg_sq"], b2, (1 - b2) * (g * g))   # v ← β₂v + (1−β₂)g²
             if amsgrad:
                 vmax = state.get("max_exp_avg_sq")
                 if vmax is None:

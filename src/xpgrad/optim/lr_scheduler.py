@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.errors import OpError
-from .optimizer import Optimizer
+from .optimizer import Optimizer, outside
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
            "OneCycleLR", "ReduceLROnPlateau", "SequentialLR"]
@@ -41,12 +41,9 @@ def _int(name: str, key: str, value: Any, low: int) -> int:
 
 def _real(name: str, key: str, value: Any, low: float = -math.inf, high: float = math.inf, *,
           low_open: bool = False, high_open: bool = False) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        lo, hi = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
-        raise OpError(f"{name}: {key} must be a number in {lo}{low}, {high}{hi}, got {value!r}")
+    interval = outside(value, low, high, low_open=low_open, high_open=high_open)
+    if interval:
+        raise OpError(f"{name}: {key} must be a number in {interval}, got {value!r}")
     return float(value)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..core.errors import (DeviceMismatchError, DTypeError, NotDifferentiableError, OpError, ShapeError,
@@ -337,6 +337,25 @@ def grad_of(name: str, p: Tensor) -> Any:
     return g
 
 
+def with_grads(name: str, group: dict[str, Any]) -> Iterator[tuple[Tensor, Any]]:
+    """``(p, g)`` for each parameter of ``group`` that has a gradient (a raw array, checked by
+    :func:`grad_of`), negated when the group maximizes."""
+    maximize = group.get("maximize", False)
+    for p in group["params"]:
+        g = grad_of(name, p)
+        if g is not None:
+            yield p, (-g if maximize else g)
+
+
+def decay_(t: Tensor, keep: float, add: Any) -> Any:
+    """``t ← keep·t + add`` in ``t``'s own buffer (a running average); returns the raw array."""
+    a = t.data
+    a *= keep
+    a += add
+    t.data = a   # for backends whose in-place operators return a new array
+    return a
+
+
 def commit(p: Tensor, data: Any) -> None:
     """Finish an update of ``p``: keep the (in-place updated) buffer and advance the version counter."""
     p.data = data
@@ -346,15 +365,18 @@ def commit(p: Tensor, data: Any) -> None:
 def check_number(name: str, index: int, key: str, value: Any, low: float = 0.0, high: float = math.inf,
                  *, low_open: bool = False, high_open: bool = False) -> None:
     """Raise :class:`OpError` unless ``value`` is a real number in the interval [low, high]."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
-    if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open or high == math.inf else "]"
+    interval = outside(value, low, high, low_open=low_open, high_open=high_open)
+    if interval:
         where = f" (parameter group {index})" if index else ""
-        raise OpError(f"{name}: invalid {key}={value!r}{where}; it must be a number in "
-                      f"{lo}{low}, {high}{hi}")
+        raise OpError(f"{name}: invalid {key}={value!r}{where}; it must be a number in {interval}")
+
+
+def outside(value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False) -> str:
+    """``""`` when ``value`` is a real number in the interval, else the interval written out."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+    if ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high):
+        return ""
+    return f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
 
 
 def as_params(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:

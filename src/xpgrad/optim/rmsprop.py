@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .optimizer import Optimizer, check_number, commit, grad_of, zeros_like
+from .optimizer import Optimizer, check_number, commit, zeros_like, decay_, with_grads
 
 __all__ = ["RMSprop"]
 
@@ -48,34 +48,23 @@ class RMSprop(Optimizer):
     def _update(self, group: dict[str, Any]) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
         wd, mu = float(group["weight_decay"]), float(group["momentum"])
-        centered, maximize = group["centered"], group["maximize"]
-        for p in group["params"]:
-            g = grad_of("RMSprop", p)
-            if g is None:
-                continue
+        centered = group["centered"]
+        for p, g in with_grads("RMSprop", group):
             xp = p._b.xp
             d = p.data
             state = self.state[p]
             if not state:
                 state["step"] = 0
                 state["square_avg"] = zeros_like(p)
-            if maximize:
-                g = -g
             state["step"] += 1
             if wd:
                 g = g + wd * d                                    # g ← g + λθ
-            v = state["square_avg"].data
-            v *= alpha
-            v += (1 - alpha) * (g * g)                            # v ← αv + (1−α)g²
-            state["square_avg"].data = v
+            v = decay_(state["square_avg"], alpha, (1 - alpha) * (g * g))   # v ← αv + (1−α)g²
             if centered:
                 ga = state.get("grad_avg")
                 if ga is None:
                     ga = state["grad_avg"] = zeros_like(p)
-                a = ga.data
-                a *= alpha
-                a += (1 - alpha) * g                              # ḡ ← αḡ + (1−α)g
-                ga.data = a
+                a = decay_(ga, alpha, (1 - alpha) * g)            # ḡ ← αḡ + (1−α)g
                 avg = xp.sqrt(v - a * a) + eps                    # √(v − ḡ²) + ε
             else:
                 avg = xp.sqrt(v) + eps                            # √v + ε
@@ -83,10 +72,7 @@ class RMSprop(Optimizer):
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = zeros_like(p)
-                b = buf.data
-                b *= mu
-                b += g / avg                                      # b ← μb + g/(√ṽ + ε)
-                buf.data = b
+                b = decay_(buf, mu, g / avg)                      # b ← μb + g/(√ṽ + ε)
                 d -= lr * b                                       # θ ← θ − γb
             else:
                 d -= lr * (g / avg)                               # θ ← θ − γ g/(√ṽ + ε)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.errors import OpError
 from ..core.tensor import Tensor
-from .optimizer import Optimizer, check_number, commit, grad_of
+from .optimizer import Optimizer, check_number, commit, decay_, with_grads
 
 __all__ = ["SGD"]
 
@@ -52,14 +52,9 @@ class SGD(Optimizer):
 
     def _update(self, group: dict[str, Any]) -> None:
         lr, mu, tau = float(group["lr"]), float(group["momentum"]), float(group["dampening"])
-        wd, nesterov, maximize = float(group["weight_decay"]), group["nesterov"], group["maximize"]
-        for p in group["params"]:
-            g = grad_of("SGD", p)
-            if g is None:
-                continue
+        wd, nesterov = float(group["weight_decay"]), group["nesterov"]
+        for p, g in with_grads("SGD", group):
             d = p.data
-            if maximize:
-                g = -g
             if wd:
                 g = g + wd * d                                   # g ← g + λθ
             if mu:
@@ -68,10 +63,7 @@ class SGD(Optimizer):
                 if buf is None:
                     buf = state["momentum_buffer"] = Tensor._make(p._b.copy(g), p._b)   # b ← g
                 else:
-                    b = buf.data
-                    b *= mu
-                    b += (1 - tau) * g                           # b ← μb + (1−τ)g
-                    buf.data = b
+                    decay_(buf, mu, (1 - tau) * g)               # b ← μb + (1−τ)g
                 g = g + mu * buf.data if nesterov else buf.data
             d -= lr * g                                          # θ ← θ − γg
             commit(p, d)
