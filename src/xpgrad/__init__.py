@@ -37,7 +37,7 @@ _plugins.start()  # the built-in NumPy plugin registers the default `cpu` device
 _tensor._NAMESPACE[0] = _sys.modules[__name__]
 
 from . import ops as _ops  # noqa: E402,F401,I001  (registers every op)
-from . import autograd, dispatch, random, testing  # noqa: E402,F401,I001
+from . import autograd, dispatch, fft, linalg, random, testing  # noqa: E402,F401,I001
 from .random import manual_seed  # noqa: E402,I001
 from ._namespace import *  # noqa: E402,F401,F403,I001
 from ._namespace import __all__ as _ns_all  # noqa: E402,I001
@@ -52,7 +52,7 @@ __all__ = [
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
     "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
     "BackwardError", "RegistryError", "OutOfResourcesError", "CheckpointError",
-    "random", "manual_seed", "save", "load", "nn", "optim", "data",  # noqa: F405  (module __getattr__ below)
+    "random", "manual_seed", "linalg", "fft", "save", "load", "nn", "optim", "data",  # noqa: F405  (module __getattr__ below)
     *_ns_all,
 ]
 

@@ -18,6 +18,7 @@ from .ops import linalg as _L
 from .ops import manipulation as _M
 from .ops import nn as _N
 from .ops import reduction as _R
+from .ops import sorting as _S
 
 _default = get_backend(None).xp
 
@@ -273,7 +274,7 @@ def any(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Tensor:  # no
 
 # -- ops --------------------------------------------------------------------
 def _export(module: Any) -> list[str]:
-    """Whether some element is true (along ``axis``); not differentiable."""
+    """The ops a module defines (under their own names), and the functions it lists in ``NAMESPACE``."""
     from .core.registry import Op
 
     names = []
@@ -281,11 +282,14 @@ def _export(module: Any) -> list[str]:
         if isinstance(value, Op) and not name.startswith("_") and value.name == name:
             globals()[name] = value
             names.append(name)
+    for name in getattr(module, "NAMESPACE", ()):
+        globals()[name] = getattr(module, name)
+        names.append(name)
     return names
 
 
 _op_names: list[str] = []
-for _m in (_E, _R, _M, _I, _L, _N):
+for _m in (_E, _R, _M, _I, _L, _N, _S):
     _op_names += _export(_m)
 _op_names = [n for n in _op_names
              if n not in ("getitem", "setitem", "scatter_add", "clip", "concat", "stack",

@@ -74,11 +74,15 @@ def numerical_jvp(f: Callable, primals: Sequence[Tensor], tangents: Sequence[Ten
 def _random_like(x: Tensor, rng: np.random.Generator) -> Tensor:
     xg = _xg()
     v = rng.standard_normal(x.shape)
+    if xg.isdtype(x.dtype, "complex floating"):
+        v = v + 1j * rng.standard_normal(x.shape)
     return xg.asarray(v, dtype=x.dtype, device=x.device)
 
 
 def _inner(a: Sequence[Any], b: Sequence[Any]) -> float:
-    return float(sum(np.sum(_host(x) * _host(y)) for x, y in zip(a, b)))
+    """The real inner product Re Σ conj(a)·b: complex numbers as pairs of reals, so the VJP
+    it checks is the adjoint PyTorch's conjugate-Wirtinger convention gives."""
+    return float(sum(np.real(np.sum(np.conj(_host(x)) * _host(y))) for x, y in zip(a, b)))
 
 
 def _close(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, what: str) -> None:
@@ -144,8 +148,9 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
         elif hasattr(a, "__array_namespace__") and not isinstance(a, Tensor):
             args[i] = xg.asarray(a)
         a = args[i]
-        if isinstance(a, Tensor) and a._b.is_floating(a.dtype) and not _is_complex(a):
-            f64 = a._b.dtype("float64")  # this library's float64, not NumPy's
+        if isinstance(a, Tensor) and a._b.is_floating(a.dtype):
+            # this library's float64 (complex128), not NumPy's
+            f64 = a._b.dtype("complex128" if _is_complex(a) else "float64")
             if a.dtype != f64:
                 args[i] = xg.astype(a.detach(), f64)
     pos = _diff_positions(args)
@@ -209,6 +214,10 @@ def materialize(sample: Sample, *, dtype: Any = None, device: Any = None,
                 v = np.asarray(spec[1], dtype=np.float64)
             elif kind == "away":  # |v| >= spec[2]: away from a kink at zero
                 v = rng.uniform(spec[2], 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+            elif kind == "crandn":  # complex: complex128 in float64 tests, complex64 in float32 ones
+                v = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+                cdt = xg.complex64 if dtype == xg.float32 else xg.complex128
+                return xg.asarray(np.asarray(v), dtype=cdt, device=device)
             elif kind == "int":
                 return xg.asarray(rng.integers(spec[2], spec[3], shape), dtype=xg.int64, device=device)
             elif kind == "bool":

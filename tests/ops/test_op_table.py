@@ -47,7 +47,12 @@ def _float64_ok(device):
 def _case(name, i, dtype=None, device="cpu"):
     op = OPS[name]
     sample = op.all_samples()[i]
-    args, params = materialize(sample, dtype=dtype, device=device, rng=np.random.default_rng(1000 + i))
+    try:
+        args, params = materialize(sample, dtype=dtype, device=device, rng=np.random.default_rng(1000 + i))
+    except xg.DTypeError as exc:
+        if "crandn" not in repr(sample.args):
+            raise
+        pytest.skip(f"{device} has no complex dtypes: {exc}")
     return op, args, params
 
 
@@ -74,9 +79,11 @@ def test_forward_float32_matches_float64(name, i, device):
     for u, v in zip(y64 if isinstance(y64, tuple) else (y64,), y32 if isinstance(y32, tuple) else (y32,)):
         if xg.isdtype(u.dtype, "real floating") and "dtype" not in params:
             assert v.dtype == xg.float32, f"{name} lost float32: got {v.dtype}"
+        if xg.isdtype(u.dtype, "complex floating") and "dtype" not in params:
+            assert v.dtype == xg.complex64, f"{name} lost complex64: got {v.dtype}"
         if op.out_backend is None:  # ops that move data (to_device) are the exception
             assert u.device == device and v.device == device, f"{name} left {device}"
-        if xg.isdtype(u.dtype, "real floating"):
+        if xg.isdtype(u.dtype, "real floating") or xg.isdtype(u.dtype, "complex floating"):
             np.testing.assert_allclose(v.numpy(), u.numpy(), rtol=2e-4, atol=2e-5)
         else:
             np.testing.assert_array_equal(v.numpy(), u.numpy())
@@ -93,12 +100,13 @@ def test_gradients(name, i, device):
 @pytest.mark.parametrize("name,i", GRAD_CASES)
 def test_gradient_dtype_follows_input(name, i, device):
     op, args, params = _case(name, i, xg.float32, device)
-    leaves = [a for a in args if isinstance(a, xg.Tensor) and a.dtype == xg.float32]
+    leaves = [a for a in args if isinstance(a, xg.Tensor) and a.dtype in (xg.float32, xg.complex64)]
     for a in leaves:
         a.requires_grad = True
     out = op(*args, **params)
     outs = out if isinstance(out, tuple) else (out,)
-    total = sum(xg.sum(o) for o in outs if o.requires_grad)
+    total = sum(xg.sum(xg.real(o) if xg.isdtype(o.dtype, "complex floating") else o)
+                for o in outs if o.requires_grad)
     total.backward()
     for a in leaves:
         if a.grad is not None:

@@ -380,7 +380,10 @@ def _fit_cotangent(op: Any, i: int, ct: Any, r: Any, xp: Any, b: Any, tensor_mod
                 f"input {i} of shape {tuple(shape)}")
         ct = unbroadcast(xp, ct, tuple(shape))
     if ct.dtype != r.dtype and b.is_floating(r.dtype):
-        ct = xp.astype(ct, r.dtype)
+        if xp.isdtype(ct.dtype, "complex floating") and not xp.isdtype(r.dtype, "complex floating"):
+            ct = xp.real(ct)  # a real input's gradient is the real part (conjugate-Wirtinger convention)
+        if ct.dtype != r.dtype:
+            ct = xp.astype(ct, r.dtype)
     return ct
 
 
@@ -481,6 +484,10 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 raise BackwardError(
                     f"backward() on a tensor of shape {r.shape} needs `grad`, a cotangent of the same "
                     "shape (implicit ones are only created for tensors with one element)")
+            if b.xp.isdtype(r.dtype, "complex floating"):
+                raise BackwardError(
+                    f"backward() on a complex tensor ({r.dtype}) needs `grad`: implicit ones are only "
+                    "created for real outputs; reduce to a real loss first (abs, real, ...)")
             c = b.ones_like(r.data)
         else:
             if not isinstance(c, Tensor) and type(c) not in b.array_types:

@@ -2,8 +2,8 @@
 
 from ..backends import install_kernels
 from ..core.registry import complete_all
-from . import (activations, creation, elementwise, indexing, linalg, losses, manipulation,  # noqa: F401
-               methods, nn, reduction)
+from . import (activations, creation, decomp, elementwise, fft, indexing, linalg, losses,  # noqa: F401
+               manipulation, matrix, methods, nn, reduction, sorting)
 
 methods.install()
 complete_all()

@@ -4,6 +4,10 @@
 * :func:`zero_derivative` — piecewise-constant results (floor, sign, comparisons):
   not differentiable; the output never requires grad.
 * :func:`call` — apply another op inside a rule, in either mode.
+* :func:`conj` / :func:`is_complex` — complex arguments: VJPs follow the conjugate-Wirtinger
+  convention PyTorch documents. A JVP is the R-linear directional derivative (``f'(z)·t`` for a
+  holomorphic ``f``); a VJP is its adjoint under ``Re Σ conj(a)·b``, so a holomorphic ``f``
+  has VJP ``g·conj(f'(z))``. ``conj`` is the identity on real arrays and costs nothing there.
 
 Sample-input specs used across the op files live here too.
 """
@@ -17,14 +21,40 @@ from ..core.device import backend_of
 from ..core.registry import Op, Sample
 from ..core.tensor import Tensor
 
-__all__ = ["unary", "call", "S", "randn", "pos", "uniform", "ints", "bools"]
+__all__ = ["unary", "call", "conj", "is_complex", "S", "randn", "crandn", "pos", "uniform", "ints", "bools"]
 
 
 def unary(op: Op, deriv: Callable[..., Any]) -> Op:
-    """``deriv(xp, out, x)`` is f'(x); the rules multiply it by the cotangent/tangent."""
-    op.defvjp(lambda xp, g, out, x: g * deriv(xp, out, x))
+    """``deriv(xp, out, x)`` is f'(x) (holomorphic f for complex x); VJP ``g·conj(f')``, JVP ``t·f'``."""
+    op.defvjp(lambda xp, g, out, x: g * conj(xp, deriv(xp, out, x)))
     op.defjvp(lambda xp, t, out, x: t * deriv(xp, out, x))
     return op
+
+
+_COMPLEX: dict = {}
+
+
+def is_complex(xp: Any, a: Any) -> bool:
+    """Whether ``a`` (an array, Tensor or Python number) is complex; cached per dtype."""
+    dt = getattr(a, "dtype", None)
+    if dt is None:
+        return isinstance(a, complex)
+    try:
+        return _COMPLEX[dt]
+    except KeyError:
+        out = _COMPLEX[dt] = bool(xp.isdtype(dt, "complex floating"))
+        return out
+    except TypeError:  # an unhashable dtype object
+        return bool(xp.isdtype(dt, "complex floating"))
+
+
+def conj(xp: Any, a: Any) -> Any:
+    """The complex conjugate of ``a``; ``a`` itself when it is real (no op is recorded)."""
+    if not is_complex(xp, a):
+        return a
+    if getattr(a, "dtype", None) is None:
+        return a.conjugate()
+    return xp.conj(a)
 
 
 def call(op: Op, xp: Any, *args: Any, **params: Any) -> Any:
@@ -43,6 +73,11 @@ S = Sample
 
 def randn(*shape: int) -> tuple:
     return ("randn", shape)
+
+
+def crandn(*shape: int) -> tuple:
+    """Complex standard normal draws (complex128 in float64 tests, complex64 in float32 ones)."""
+    return ("crandn", shape)
 
 
 def pos(*shape: int) -> tuple:

@@ -1,0 +1,8 @@
+"""Matrix decompositions of the linalg extension, with gradients.
+
+Exported under ``xpgrad.linalg`` (the names in ``LINALG``), not in the main namespace.
+"""
+
+from __future__ import annotations
+
+LINALG: tuple[str, ...] = ()
