@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .core.device import is_array
 from .core.pytree import flatten
 from .core.registry import Sample
 from .core.tape import no_grad
@@ -145,7 +146,7 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 2,
     for i, a in enumerate(args):
         if isinstance(a, (float, list)):
             args[i] = xg.asarray(a, device=device)
-        elif hasattr(a, "__array_namespace__") and not isinstance(a, Tensor):
+        elif not isinstance(a, Tensor) and is_array(a):
             args[i] = xg.asarray(a)
         a = args[i]
         if isinstance(a, Tensor) and a._b.is_floating(a.dtype):

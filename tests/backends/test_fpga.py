@@ -358,6 +358,7 @@ LINALG_CALLS = {
     "cholesky": ((SPD,), {}), "cross": ((T3[:, :, :3], T3[:, :, 1:]), {}), "det": ((M,), {}),
     "diagonal": ((M,), {"offset": 1}), "eigh": ((SPD,), {}), "eigvalsh": ((SPD,), {}), "inv": ((M,), {}),
     "matmul": ((S, M), {}), "matrix_norm": ((M,), {"ord": "fro"}), "matrix_power": ((M, 3), {}),
+    "eig": ((M,), {}), "eigvals": ((M,), {}),
     "matrix_rank": ((M,), {}), "matrix_transpose": ((S,), {}), "outer": ((V4, V3), {}), "pinv": ((S,), {}),
     "qr": ((M,), {}), "slogdet": ((M,), {}), "solve": ((M, S.T), {}), "svd": ((S,), {}),
     "svdvals": ((S,), {}), "tensordot": ((S, M), {"axes": 1}), "trace": ((M,), {}), "vecdot": ((S, X), {}),
@@ -579,7 +580,8 @@ def test_every_op_sample_runs_on_the_card_as_on_the_cpu(name, i):
     res = []
     for dev in ("cpu", DEV):
         args, params = materialize(sample, device=dev, rng=np.random.default_rng(1000 + i))
-        leaves = [a for a in args if isinstance(a, xg.Tensor) and xg.isdtype(a.dtype, "real floating")]
+        leaves = [a for a in args if isinstance(a, xg.Tensor) and xg.isdtype(a.dtype, ("real floating",
+                                                                                       "complex floating"))]
         grad = op.differentiable and sample.grad and leaves
         for a in leaves if grad else ():
             a.requires_grad = True
@@ -587,8 +589,8 @@ def test_every_op_sample_runs_on_the_card_as_on_the_cpu(name, i):
         outs = out if isinstance(out, tuple) else (out,)
         if op.out_backend is None:  # to_device's samples move data on purpose
             assert all(o.device == dev for o in outs)
-        if grad:
-            xg.sum(xg.stack([xg.sum(o * o) for o in outs if o.requires_grad])).backward()
+        if grad:  # |o|² summed: a real loss for complex outputs too
+            xg.sum(xg.stack([xg.sum(xg.real(o * xg.conj(o))) for o in outs if o.requires_grad])).backward()
         grads = [a.grad.numpy() for a in leaves if grad and a.grad is not None]
         res.append([o.numpy() for o in outs] + grads)
     assert len(res[0]) == len(res[1])

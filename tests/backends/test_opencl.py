@@ -776,8 +776,10 @@ CASES = [pytest.param(name, i, id=f"{name}-{i}") for name, op in sorted(OPS.item
 
 def _case(name, i, device):
     op = OPS[name]
-    args, params = materialize(op.all_samples()[i], dtype=xg.float64, device=device,
-                               rng=np.random.default_rng(1000 + i))
+    sample = op.all_samples()[i]
+    if "crandn" in repr(sample.args):
+        pytest.skip(f"{DEV} has no complex dtypes (a complex sample)")
+    args, params = materialize(sample, dtype=xg.float64, device=device, rng=np.random.default_rng(1000 + i))
     return op, args, params
 
 
@@ -792,7 +794,13 @@ def test_op_table_sample_equals_the_cpu(name, i):
         pytest.skip(f"{DEV} has no float64: the op table's samples are float64")
     op, args, params = _case(name, i, DEV)
     _, cargs, cparams = _case(name, i, "cpu")   # params may name the device ("@device")
-    y, yc = op(*args, **params), op(*cargs, **cparams)
+    try:
+        y = op(*args, **params)
+    except xg.DTypeError as exc:  # a result that would be complex (fft of a real input)
+        if "no complex dtypes" not in str(exc):
+            raise
+        pytest.skip(f"{DEV} has no complex dtypes: {exc}")
+    yc = op(*cargs, **cparams)
     ys, ycs = (y if isinstance(y, tuple) else (y,)), (yc if isinstance(yc, tuple) else (yc,))
     for u, c in zip(ys, ycs):
         assert u.dtype == c.dtype and u.shape == c.shape

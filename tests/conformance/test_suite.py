@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import xpgrad as xg
-from xpgrad.conformance import CHECKS, run
+from xpgrad.conformance import CHECKS, known, run
 
 DEVICES = ["cpu", "opencl:0", "fpga:0"]
 BUDGET_S = 300
@@ -36,7 +36,9 @@ def test_every_op_and_check_is_reported(report):
     assert set(report.results) == set(ops)
     for name, row in report.results.items():
         assert list(row) == list(CHECKS), name
-        assert any(r.status == "pass" for r in row.values()), f"{name}: nothing was checked"
+        if not any(r.status == "pass" for r in row.values()):  # only an op all of whose samples are complex
+            assert not _holds_complex(report.device), f"{name}: nothing was checked"
+            assert any("needs complex dtypes" in r.message for r in row.values()), name
     assert {c: r.status for c, r in report.device_results.items()} == {"claims": "pass", "profile": "pass"}
 
 
@@ -44,11 +46,27 @@ def test_core_checks_cover_every_op(report):
     """Forward, dtype, layout and residency checks apply to every op; derivatives to every
     differentiable one; nondiff to the others."""
     for name, row in report.results.items():
-        for check in ("forward32", "dtypes", "layout", "residency"):
-            assert row[check].status == "pass" and row[check].cases > 0, (name, check)
         op = xg.get_op(name)
-        for check in (("jvp", "vjp", "order2") if op.differentiable else ("nondiff",)):
-            assert row[check].status == "pass" and row[check].cases > 0, (name, check)
+        if row["forward32"].status == "n/a" and "needs complex dtypes, which" in row["forward32"].message:
+            # every sample of the op needs complex arrays (fft, eig) and the device has none: only then
+            assert not _holds_complex(report.device), name
+            continue
+        checks = ("forward32", "dtypes", "layout", "residency")
+        checks += ("jvp", "vjp", "order2") if op.differentiable else ("nondiff",)
+        for check in checks:
+            r = row[check]
+            if r.status == "xfail":  # a documented gap of the family, with its reason (known.BUILTIN)
+                assert known.BUILTIN.get(report.family, {}).get(name, {}).get(check), (name, check)
+                continue
+            assert r.status == "pass" and r.cases > 0, (name, check)
+
+
+def _holds_complex(device):
+    try:
+        xg.zeros((1,), dtype=xg.complex64, device=device)
+    except xg.XpgradError:
+        return False
+    return True
 
 
 def test_kernels_of_the_family_are_all_checked(report):

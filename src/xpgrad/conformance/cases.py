@@ -43,8 +43,8 @@ __all__ = ["Case", "inputs", "host_inputs", "reference", "run_reference", "array
            "spec_shapes", "with_shapes", "scale_shape", "SHAPED_SPECS"]
 
 #: Sample specs whose second item is a shape (``("values", nested_list)`` has none).
-SHAPED_SPECS = ("randn", "rand", "pos", "away", "int", "bool", "spd")
-_FLOAT_SPECS = ("randn", "rand", "pos", "away", "spd", "values")
+SHAPED_SPECS = ("randn", "crandn", "rand", "pos", "away", "int", "bool", "spd")
+_FLOAT_SPECS = ("randn", "rand", "pos", "away", "spd", "values")  # real: the promotion cases
 
 
 @dataclass(frozen=True)
@@ -149,6 +149,8 @@ def host_inputs(case: Case, seed: int = 0) -> tuple[list[Any], dict[str, Any]]:
             return [host(v) for v in a]
         if isinstance(a, xg.Tensor):
             v = np.array(a.numpy(), copy=True)
+            if v.dtype.kind == "c":  # complex inputs follow the case's precision
+                return v.astype(np.complex64 if dt == np.float32 else np.complex128)
             return v.astype(dt) if v.dtype.kind == "f" else v
         return a
     args = [host(a) for a in targs]
@@ -214,8 +216,8 @@ def inputs(op: str, sample: int, dtype: str = "float32", variant: str = "sample"
 def _to64(a: Any) -> Any:
     if isinstance(a, list):
         return [_to64(v) for v in a]
-    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
-        return a.astype(np.float64)
+    if isinstance(a, np.ndarray) and a.dtype.kind in "fc":
+        return a.astype(np.float64 if a.dtype.kind == "f" else np.complex128)
     return a
 
 

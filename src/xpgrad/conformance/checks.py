@@ -252,6 +252,7 @@ class Context:
         self.works: dict[str, bool] = {d: self._works(d) for d in ("float32", "float64")}
         # float64 is checked where it works, and where it is claimed (then its failures show)
         self.f64 = self.works["float64"] or "float64" in (self.claimed or ())
+        self.complex = self._works("complex64")
         self.counter = counter_for(self.b)
         self.kernels = family_kernels(self.family)
         self._runs: dict[C.Case, Run] = {}
@@ -267,6 +268,14 @@ class Context:
         except Exception:
             return False
         return C.dtype_name(y.dtype) == dtype
+
+    def lacks(self, exc: BaseException) -> str | None:
+        """The dtype family this device lacks that ``exc`` says the case needed, or ``None``."""
+        if not self.f64 and _needs_float64(exc):
+            return "float64"
+        if not self.complex and "complex" in str(exc):
+            return "complex dtypes"
+        return None
 
     def _claimed(self) -> list[str] | None:
         """Real floating dtypes the namespace's ``__array_namespace_info__`` lists for this device."""
@@ -416,8 +425,8 @@ def _value_case(ctx: Context, t: Tally, case: C.Case, check: str, *, allow_ref_e
         if allow_device_error:
             t.skip(f"{case.describe()}: {_short(run.error)}")
             return
-        if not ctx.f64 and _needs_float64(run.error):
-            t.skip(f"{case.describe()}: needs float64, which {ctx.device} does not have")
+        if ctx.lacks(run.error):
+            t.skip(f"{case.describe()}: needs {ctx.lacks(run.error)}, which {ctx.device} does not have")
             return
         t.fail(f"{case.describe()}: raised {_short(run.error)}", snippet)
         return
@@ -476,7 +485,7 @@ def check_dtypes(ctx: Context, op: Any) -> CheckResult:
             continue
         run = ctx.run(case)
         if run.error is not None:
-            if case.variant == "sample" and not (not ctx.f64 and _needs_float64(run.error)):
+            if case.variant == "sample" and not ctx.lacks(run.error):
                 t.skip(f"{case.describe()}: raised (reported by forward)")
             elif case.variant != "sample":
                 t.fail(f"{case.describe()}: raised {_short(run.error)}", repro.forward(ctx, case, "dtypes"))
@@ -668,7 +677,7 @@ def _grad_setup(ctx: Context, op: Any, i: int) -> GradSetup | str:
     dtype = "float64" if ctx.f64 else "float32"
     case = C.Case(op.name, i, dtype)
     host, params = C.host_inputs(case, ctx.seed)
-    pos = [k for k, a in enumerate(host) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+    pos = [k for k, a in enumerate(host) if isinstance(a, np.ndarray) and a.dtype.kind in "fc"]
     if not pos:
         return "no floating-point array input to differentiate"
     dev_args = C.to_device(host, ctx.device)
@@ -699,18 +708,23 @@ def _like(ctx: Context, rng: np.random.Generator, ts: list[Any]) -> tuple[list[A
     dev, cpu = [], []
     for t in ts:
         v = rng.standard_normal(tuple(t.shape))
+        cplx = xg.isdtype(t.dtype, "complex floating")
+        if cplx:
+            v = v + 1j * rng.standard_normal(tuple(t.shape))
         dev.append(xg.asarray(v, dtype=t.dtype, device=t.device))
-        cpu.append(xg.asarray(v, dtype=xg.float64, device="cpu"))
+        cpu.append(xg.asarray(v, dtype=xg.complex128 if cplx else xg.float64, device="cpu"))
     return dev, cpu
 
 
 def _host(t: Any) -> np.ndarray:
     xg_t = getattr(t, "numpy", None)
-    return np.asarray(xg_t() if callable(xg_t) else t, dtype=np.float64)
+    a = np.asarray(xg_t() if callable(xg_t) else t)
+    return a.astype(np.complex128 if a.dtype.kind == "c" else np.float64)
 
 
 def _inner(a: list[Any], b: list[Any]) -> float:
-    return float(sum(np.sum(_host(x) * _host(y)) for x, y in zip(a, b)))
+    """Re Σ conj(a)·b: complex numbers as pairs of reals, the inner product whose adjoint is the VJP."""
+    return float(sum(np.real(np.sum(np.conj(_host(x)) * _host(y))) for x, y in zip(a, b)))
 
 
 def _fd(f: Callable[..., Any], prim: list[Any], tan: list[Any]) -> list[np.ndarray]:
@@ -769,7 +783,10 @@ def check_first_order(ctx: Context, op: Any, which: str) -> CheckResult:
         try:
             setup = _grad_setup(ctx, op, i)
         except Exception as exc:
-            t.fail(f"sample {i}: could not build the inputs: {_short(exc)}")
+            if ctx.lacks(exc):
+                t.skip(f"sample {i}: needs {ctx.lacks(exc)}, which {ctx.device} does not have")
+            else:
+                t.fail(f"sample {i}: could not build the inputs: {_short(exc)}")
             continue
         if isinstance(setup, str):
             t.skip(f"sample {i}: {setup}")
@@ -783,8 +800,8 @@ def check_first_order(ctx: Context, op: Any, which: str) -> CheckResult:
             fn(ctx, t, op, setup.f_dev, setup.f_cpu, setup.prim_dev, setup.prim_cpu, rng, kind, label,
                snippet)
         except Exception as exc:
-            if not ctx.f64 and _needs_float64(exc):
-                t.skip(f"{label}: needs float64, which {ctx.device} does not have")
+            if ctx.lacks(exc):
+                t.skip(f"{label}: needs {ctx.lacks(exc)}, which {ctx.device} does not have")
                 continue
             t.fail(f"{label}: raised {_short(exc)}", snippet)
     if not _grad_cases(op):
@@ -807,7 +824,10 @@ def check_order2(ctx: Context, op: Any) -> CheckResult:
         try:
             setup = _grad_setup(ctx, op, i)
         except Exception as exc:
-            t.fail(f"sample {i}: could not build the inputs: {_short(exc)}")
+            if ctx.lacks(exc):
+                t.skip(f"sample {i}: needs {ctx.lacks(exc)}, which {ctx.device} does not have")
+            else:
+                t.fail(f"sample {i}: could not build the inputs: {_short(exc)}")
             continue
         if isinstance(setup, str):
             t.skip(f"sample {i}: {setup}")
@@ -817,8 +837,8 @@ def check_order2(ctx: Context, op: Any) -> CheckResult:
         try:
             out = setup.f_dev(*setup.prim_dev)
         except Exception as exc:
-            if not ctx.f64 and _needs_float64(exc):
-                t.skip(f"{setup.case.describe()}: needs float64, which {ctx.device} does not have")
+            if ctx.lacks(exc):
+                t.skip(f"{setup.case.describe()}: needs {ctx.lacks(exc)}, which {ctx.device} does not have")
             else:
                 t.fail(f"{setup.case.describe()}: the forward raised {_short(exc)}",
                        repro.gradient(ctx, setup.case, "order2"))
@@ -848,8 +868,8 @@ def check_order2(ctx: Context, op: Any) -> CheckResult:
             try:
                 fn(ctx, t, op, fd, fc, setup.prim_dev, setup.prim_cpu, rng, kind, full, snippet)
             except Exception as exc:
-                if not ctx.f64 and _needs_float64(exc):
-                    t.skip(f"{full}: needs float64, which {ctx.device} does not have")
+                if ctx.lacks(exc):
+                    t.skip(f"{full}: needs {ctx.lacks(exc)}, which {ctx.device} does not have")
                 else:
                     t.fail(f"{full}: raised {_short(exc)}", snippet)
     return t.result()
@@ -1034,7 +1054,7 @@ def _check_residency(ctx: Context, op: Any) -> CheckResult:
                 if run.error is None:
                     problems.append(f"calling the running kernel directly raised {_short(exc)}")
         if run.error is not None and not problems:
-            if not (not ctx.f64 and _needs_float64(run.error)):
+            if not ctx.lacks(run.error):
                 t.skip(f"{case.describe()}: raised (reported by forward)")
             continue
         if problems:

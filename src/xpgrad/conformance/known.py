@@ -38,7 +38,38 @@ DEVICE_ROW = "(device)"  # the row of device-level checks (profile)
 
 #: Known failures of the built-in families (op -> check -> reason). Keep each reason precise:
 #: it is what a user reads in the report.
-BUILTIN: dict[str, dict[str, dict[str, str]]] = {}
+BUILTIN: dict[str, dict[str, dict[str, str]]] = {
+    "opencl": {
+        # No OpenCL kernel yet: the namespace runs these on the host (counted by fallback_counts()).
+        **{op: {"residency": f"{what} has no OpenCL kernel yet: it runs on the host through the "
+                             "namespace's fallback (array_api_compat.numpy)"}
+           for op, what in [("sort", "sort"), ("argsort", "argsort"), ("searchsorted", "searchsorted"),
+                            ("isin", "isin"), ("cholesky", "linalg.cholesky"), ("det", "linalg.det"),
+                            ("slogdet", "linalg.slogdet"), ("inv", "linalg.inv"), ("solve", "linalg.solve"),
+                            ("solve_triangular", "linalg.solve"), ("eigh", "linalg.eigh"),
+                            ("eigvalsh", "linalg.eigvalsh"), ("svd", "linalg.svd"),
+                            ("svdvals", "linalg.svdvals"), ("qr", "linalg.qr"), ("pinv", "linalg.pinv"),
+                            ("matrix_rank", "linalg.svdvals"), ("adjugate", "linalg.svd"),
+                            ("matrix_norm", "linalg.svdvals (ord nuc, 2, -2)"),
+                            ("matrix_power", "linalg.inv (negative powers)"),
+                            ("lu", "linalg.solve (in its backward)")]},
+        # The size of the result depends on the data, so it must be read back before allocating.
+        **{op: {"residency": "the result's shape depends on the values (data-dependent output size): "
+                             "the size is read back to the host, and the kernel is the host fallback"}
+           for op in ("nonzero", "unique_all", "unique_counts", "unique_inverse", "unique_values", "repeat")},
+        # Padé degree, scaling and iteration counts are chosen from norms of the data.
+        **{op: {"residency": "chooses its Padé degree / scaling / iteration count from norms of the data "
+                             "(scalars read back) and calls linalg.solve/inv, which have no OpenCL kernel"}
+           for op in ("matrix_exp", "matrix_log", "matrix_sqrt")},
+    },
+    "fpga": {
+        **{op: {"residency": "the systolic array multiplies real numbers: complex products (the complex "
+                             "samples) run on the host"} for op in ("matmul", "linear", "affine")},
+        **{op: {"residency": "chooses its Padé degree / scaling / iteration count from norms of the data: "
+                             "scalars are read back to the host"}
+           for op in ("matrix_exp", "matrix_log", "matrix_sqrt")},
+    },
+}
 
 
 @dataclass
