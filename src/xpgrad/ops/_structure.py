@@ -21,7 +21,8 @@ from ..core.device import backend_of
 from ..core.registry import Op, Sample
 from ..core.tensor import Tensor
 
-__all__ = ["unary", "call", "conj", "is_complex", "S", "randn", "crandn", "pos", "uniform", "ints", "bools"]
+__all__ = ["unary", "call", "conj", "is_complex", "mm", "promoted", "S", "randn", "crandn", "pos", "uniform",
+           "ints", "bools"]
 
 
 def unary(op: Op, deriv: Callable[..., Any]) -> Op:
@@ -39,10 +40,11 @@ def is_complex(xp: Any, a: Any) -> bool:
     dt = getattr(a, "dtype", None)
     if dt is None:
         return isinstance(a, complex)
+    key = (type(dt), dt)  # the type first: dtypes of two libraries are never compared with each other
     try:
-        return _COMPLEX[dt]
+        return _COMPLEX[key]
     except KeyError:
-        out = _COMPLEX[dt] = bool(xp.isdtype(dt, "complex floating"))
+        out = _COMPLEX[key] = bool(xp.isdtype(dt, "complex floating"))
         return out
     except TypeError:  # an unhashable dtype object
         return bool(xp.isdtype(dt, "complex floating"))
@@ -57,14 +59,38 @@ def conj(xp: Any, a: Any) -> Any:
     return xp.conj(a)
 
 
+def promoted(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """``a`` and ``b`` in their common dtype (``xp.result_type``); unchanged when the dtypes agree.
+
+    The standard promotes real with complex operands of ``@``; some libraries (PyTorch) refuse to
+    mix them, so rules that may meet both (a real matrix, a complex cotangent) convert first.
+    """
+    if a.dtype == b.dtype:
+        return a, b
+    t = xp.result_type(a, b)
+    return xp.astype(a, t, copy=False), xp.astype(b, t, copy=False)
+
+
+def mm(xp: Any, a: Any, b: Any) -> Any:
+    """``a @ b`` with the standard's dtype promotion even where the library's ``@`` refuses mixed dtypes.
+
+    The common case (equal dtypes) costs one comparison.
+    """
+    if a.dtype == b.dtype:
+        return a @ b
+    a, b = promoted(xp, a, b)
+    return a @ b
+
+
 def call(op: Op, xp: Any, *args: Any, **params: Any) -> Any:
     """``op`` applied inside a rule: recorded on Tensors (``xp = xpgrad``), else its backend's kernel."""
     for a in args:                  # a plain loop: this runs several times per layer and step
         if isinstance(a, Tensor):
             return op(*args, **params)
     a = args[0]
-    if not hasattr(a, "__array_namespace__"):
-        a = next(a for a in args if hasattr(a, "__array_namespace__"))
+    if not hasattr(a, "__array_namespace__"):  # a scalar first, or an array without the attribute (torch)
+        a = next((v for v in args if hasattr(v, "__array_namespace__")), None) or \
+            next(v for v in args if hasattr(v, "shape") and hasattr(v, "dtype"))
     return op.kernels.get(backend_of(a), op.forward)(xp, *args, **params)
 
 
