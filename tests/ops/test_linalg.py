@@ -1,4 +1,5 @@
-"""matmul (1-D and batched), tensordot, einsum: against NumPy, by hand, and as error messages."""
+"""matmul (1-D and batched), tensordot, einsum, vecdot: against NumPy, by hand, and as error messages;
+complex operands get the conjugate-transpose VJPs of the conjugate-Wirtinger convention."""
 
 import array_api_compat.numpy as xnp
 import array_api_strict
@@ -151,3 +152,63 @@ def test_tensordot_matches_numpy(s1, s2, axes):
     np.testing.assert_allclose(xg.tensordot(xg.asarray(a), xg.asarray(b), axes=axes).numpy(),
                                np.tensordot(a, b, axes=axes))
     check_grads(lambda u, v: xg.tensordot(u, v, axes=axes), [xg.asarray(a), xg.asarray(b)], order=2)
+
+# ---------------------------------------------------------------- vecdot and complex operands
+
+
+def _grad(f, *arrays):
+    xs = [xg.asarray(a, requires_grad=True) for a in arrays]
+    f(*xs).backward()
+    return [x.grad.numpy() for x in xs]
+
+
+def test_vecdot_conjugates_the_first_argument_and_its_gradients():
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((2, 4)) + 1j * rng.standard_normal((2, 4))
+    b = rng.standard_normal(4) + 1j * rng.standard_normal(4)
+    r = xg.vecdot(xg.asarray(a), xg.asarray(b))
+    np.testing.assert_allclose(r.numpy(), np.sum(np.conj(a) * b, axis=-1))
+    assert xg.linalg.vecdot is xg.vecdot
+    # L = Re Σ conj(a)·b: ∂L/∂a (∂x + i∂y) = b, ∂L/∂b = a (summed over the batch)
+    ga, gb = _grad(lambda x, y: xg.sum(xg.real(xg.vecdot(x, y))), a, b)
+    np.testing.assert_allclose(ga, np.broadcast_to(b, a.shape))
+    np.testing.assert_allclose(gb, np.sum(a, axis=0))
+    check_grads(lambda x, y: xg.vecdot(x, y, axis=-2), [xg.asarray(a.T), xg.asarray(b[:, None])], order=2)
+
+
+def test_complex_products_vjp_is_the_conjugate_transpose():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))
+    y = rng.standard_normal((4, 2)) + 1j * rng.standard_normal((4, 2))
+    g = rng.standard_normal((3, 2)) + 1j * rng.standard_normal((3, 2))
+    _, f_vjp = xg.vjp(xg.matmul, xg.asarray(x), xg.asarray(y))
+    gx, gy = f_vjp(xg.asarray(g))
+    np.testing.assert_allclose(gx.numpy(), g @ y.conj().T)      # X̄ = Ḡ Yᴴ
+    np.testing.assert_allclose(gy.numpy(), x.conj().T @ g)      # Ȳ = Xᴴ Ḡ
+    _, f_vjp = xg.vjp(lambda u, w: xg.einsum("ij,jk->ik", u, w), xg.asarray(x), xg.asarray(y))
+    ex, ey = f_vjp(xg.asarray(g))
+    np.testing.assert_allclose(ex.numpy(), gx.numpy())
+    np.testing.assert_allclose(ey.numpy(), gy.numpy())
+    w = rng.standard_normal((2, 4)) + 1j * rng.standard_normal((2, 4))
+    _, f_vjp = xg.vjp(L.linear, xg.asarray(x), xg.asarray(w))
+    lx, lw = f_vjp(xg.asarray(g))
+    np.testing.assert_allclose(lx.numpy(), g @ w.conj())        # x Wᵀ: X̄ = Ḡ conj(W)
+    np.testing.assert_allclose(lw.numpy(), g.T @ x.conj())      # W̄ = Ḡᵀ conj(X)
+    # a real operand gets the real part of its complex cotangent
+    xr = rng.standard_normal((3, 4))
+    _, f_vjp = xg.vjp(xg.matmul, xg.asarray(xr), xg.asarray(y))
+    gxr, _ = f_vjp(xg.asarray(g))
+    assert gxr.dtype == xg.float64
+    np.testing.assert_allclose(gxr.numpy(), (g @ y.conj().T).real)
+
+
+def test_vecdot_errors_name_the_problem():
+    with pytest.raises(xg.ShapeError, match="vecdot: .*different lengths"):
+        xg.vecdot(xg.ones((2, 3)), xg.ones((2, 4)))
+    with pytest.raises(xg.ShapeError, match=r"vecdot: axis 0 is out of range"):
+        xg.vecdot(xg.ones((2, 3)), xg.ones((3,)), axis=0)
+    with pytest.raises(xg.ShapeError, match="vecdot: .*do not broadcast"):
+        xg.vecdot(xg.ones((2, 3)), xg.ones((4, 3)))
+    # a non-negative axis is read from the end when both inputs have the same rank
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(xg.vecdot(xg.asarray(a), xg.asarray(a), axis=0).numpy(), np.sum(a * a, axis=0))

@@ -1,4 +1,4 @@
-"""Linear algebra: matmul, linear and affine (nn.Linear's products), tensordot, einsum.
+"""Linear algebra: matmul, linear and affine (nn.Linear's products), tensordot, einsum, vecdot.
 
 ``matmul`` follows the Array API: 1-D operands are promoted to a row (left) or
 a column (right) vector and the added axis is dropped from the result; batch
@@ -12,6 +12,17 @@ pairwise with ``matmul``. Backends may register a faster kernel (NumPy's
 ``np.einsum``). Its VJP for operand k is itself an einsum, with the output's
 subscripts swapped for operand k's; its JVP is Σ_k einsum with operand k
 replaced by its tangent. ``tensordot``'s rules are einsums too.
+
+Complex operands follow the conjugate-Wirtinger convention (docs/design.md): every
+product here is holomorphic and bilinear, so its JVP is the product with one factor
+replaced by its tangent, and its VJP multiplies the cotangent by the *conjugate* of the
+other factor — the adjoint under ``Re Σ conj(a)·b``: for ``matmul`` ``X̄ = Ḡ Yᴴ`` and
+``Ȳ = Xᴴ Ḡ``. ``vecdot`` conjugates its first argument (``Σ conj(x1)·x2``, as the
+standard says), so it is conjugate-linear there: ``x̄1 = conj(ḡ)·x2``, ``x̄2 = ḡ·x1``.
+
+``LINALG`` lists the names ``xpgrad.linalg`` re-exports from here (the standard's
+``linalg`` extension repeats ``matmul``, ``matrix_transpose``, ``tensordot`` and
+``vecdot`` of the main namespace).
 """
 
 from __future__ import annotations
@@ -23,13 +34,18 @@ from ..core.errors import OpError, ShapeError
 from ..core.registry import ZERO, defop
 from ..core.tape import broadcast_problem
 from ..core.tensor import Tensor
-from ._structure import S, call, randn
+from ._structure import S, call, conj, crandn, mm, promoted, randn
+from .manipulation import matrix_transpose  # noqa: F401  (listed in LINALG)
+
+LINALG = ("matmul", "matrix_transpose", "tensordot", "vecdot")
 
 # ---------------------------------------------------------------- matmul
 
 
 @defop("matmul", broadcasting=True)
 def matmul(xp, x1, x2, /):
+    if x1.dtype != x2.dtype:    # real @ complex: promote first (PyTorch's @ refuses mixed dtypes)
+        x1, x2 = promoted(xp, x1, x2)
     return x1 @ x2
 
 
@@ -56,19 +72,19 @@ def _as_matrices(xp, g, x1, x2):
 
 def _matmul_vjp1(xp, g, out, x1, x2):
     g, a, b = _as_matrices(xp, g, x1, x2)
-    r = g @ xp.matrix_transpose(b)                       # X̄ = Ḡ Yᵀ
+    r = mm(xp, g, conj(xp, xp.matrix_transpose(b)))      # X̄ = Ḡ Yᴴ
     return _drop(xp, r, -2) if x1.ndim == 1 else r
 
 
 def _matmul_vjp2(xp, g, out, x1, x2):
     g, a, b = _as_matrices(xp, g, x1, x2)
-    r = xp.matrix_transpose(a) @ g                       # Ȳ = Xᵀ Ḡ
+    r = mm(xp, conj(xp, xp.matrix_transpose(a)), g)      # Ȳ = Xᴴ Ḡ
     return _drop(xp, r, -1) if x2.ndim == 1 else r
 
 
 matmul.defvjp(_matmul_vjp1, _matmul_vjp2)
-matmul.defjvp(lambda xp, t, out, x1, x2: t @ x2,
-              lambda xp, t, out, x1, x2: x1 @ t)
+matmul.defjvp(lambda xp, t, out, x1, x2: mm(xp, t, x2),
+              lambda xp, t, out, x1, x2: mm(xp, x1, t))
 
 
 def _matmul_diagnose(args, params):
@@ -114,9 +130,9 @@ def _rows(xp, a):
         a if a.ndim == 2 else xp.reshape(a, (-1, a.shape[-1]))
 
 
-linear.defvjp(lambda xp, g, out, x, w: call(matmul, xp, g, w),                       # X̄ = Ḡ W
+linear.defvjp(lambda xp, g, out, x, w: call(matmul, xp, g, conj(xp, w)),                # X̄ = Ḡ conj(W)
               lambda xp, g, out, x, w: call(matmul, xp, xp.matrix_transpose(_rows(xp, g)),
-                                            _rows(xp, x)))                               # W̄ = Ḡᵀ X
+                                            conj(xp, _rows(xp, x))))                     # W̄ = Ḡᵀ conj(X)
 linear.defjvp(lambda xp, t, out, x, w: call(linear, xp, t, w),
               lambda xp, t, out, x, w: call(linear, xp, x, t))
 
@@ -132,8 +148,9 @@ def affine(xp, x, w, b, /):
     return out
 
 
-affine.defvjp(lambda xp, g, out, x, w, b: call(matmul, xp, g, w),
-              lambda xp, g, out, x, w, b: call(matmul, xp, xp.matrix_transpose(_rows(xp, g)), _rows(xp, x)),
+affine.defvjp(lambda xp, g, out, x, w, b: call(matmul, xp, g, conj(xp, w)),
+              lambda xp, g, out, x, w, b: call(matmul, xp, xp.matrix_transpose(_rows(xp, g)),
+                                               conj(xp, _rows(xp, x))),
               lambda xp, g, out, x, w, b: xp.sum(_rows(xp, g), axis=0))                 # b̄ = Σ rows of Ḡ
 affine.defjvp(lambda xp, t, out, x, w, b: call(linear, xp, t, w),
               lambda xp, t, out, x, w, b: call(linear, xp, x, t),
@@ -252,7 +269,7 @@ def _pair(xp, a, la, b, lb, keep, sizes):
                    (n(batch), n(fa), n(inner)))
     b = xp.reshape(xp.permute_dims(b, tuple(lb.index(c) for c in batch + inner + fb)),
                    (n(batch), n(inner), n(fb)))
-    r = xp.reshape(a @ b, tuple(sizes[c] for c in batch + fa + fb))
+    r = xp.reshape(mm(xp, a, b), tuple(sizes[c] for c in batch + fa + fb))
     return r, batch + fa + fb
 
 
@@ -281,8 +298,8 @@ def _contract(xp, subscripts, *arrays):
 
 
 def _einsum_cotangent(xp, g, operands, subs, out, sizes, k):
-    # x̄_k = einsum(ḡ, x_j (j≠k) -> subs_k); a repeated index goes on the diagonal (× identity),
-    # an index seen nowhere else is broadcast (× ones)
+    # x̄_k = einsum(ḡ, conj(x_j) (j≠k) -> subs_k); a repeated index goes on the diagonal
+    # (× identity), an index seen nowhere else is broadcast (× ones)
     fresh = iter(c for c in _LETTERS if c not in sizes)
     elsewhere = set(out).union(*(s for j, s in enumerate(subs) if j != k))
     target, terms, extra = [], [], []
@@ -299,7 +316,8 @@ def _einsum_cotangent(xp, g, operands, subs, out, sizes, k):
                 extra.append(xp.ones((sizes[c],), dtype=g.dtype, device=g.device))
     others = [j for j in range(len(subs)) if j != k]
     spec = ",".join(["".join(out)] + ["".join(subs[j]) for j in others] + terms)
-    return _contract(xp, spec + "->" + "".join(target), g, *(operands[j] for j in others), *extra)
+    return _contract(xp, spec + "->" + "".join(target), g, *(conj(xp, operands[j]) for j in others),
+                     *extra)
 
 
 def _einsum_vjp(xp, g, out, *operands, subscripts):
@@ -354,7 +372,8 @@ def _tensordot_subscripts(n1, n2, axes):
 
 def _tensordot_vjp(xp, g, out, x1, x2, axes=2):
     s1, s2, so = _tensordot_subscripts(x1.ndim, x2.ndim, axes)
-    return (_contract(xp, f"{so},{s2}->{s1}", g, x2), _contract(xp, f"{s1},{so}->{s2}", x1, g))
+    return (_contract(xp, f"{so},{s2}->{s1}", g, conj(xp, x2)),
+            _contract(xp, f"{s1},{so}->{s2}", conj(xp, x1), g))
 
 
 tensordot.defvjp(_tensordot_vjp)
@@ -362,23 +381,84 @@ tensordot.defjvp(lambda xp, t, out, x1, x2, axes=2: xp.tensordot(t, x2, axes=axe
                  lambda xp, t, out, x1, x2, axes=2: xp.tensordot(x1, t, axes=axes))
 
 
+# ---------------------------------------------------------------- vecdot
+
+
+def _vec_axis(who, axis, s1, s2):
+    """``axis`` as the standard reads it: negative, counted from the end, in [-N, -1] for
+    N = min(x1.ndim, x2.ndim); a non-negative axis is accepted when both have the same rank."""
+    n = min(len(s1), len(s2))
+    if n == 0:
+        raise ShapeError(f"{who}: {s1} and {s2}: both inputs must have at least one dimension")
+    if axis >= 0 and len(s1) == len(s2):
+        axis -= len(s1)
+    if not -n <= axis <= -1:
+        raise ShapeError(f"{who}: axis {axis} is out of range for inputs of shapes {s1} and {s2}; it must be "
+                         f"negative, in [-{n}, -1] (non-negative axes only when both have the same rank)")
+    if s1[axis] != s2[axis]:
+        raise ShapeError(f"{who}: {s1} and {s2}: the vectors along axis {axis} have different lengths "
+                         f"({s1[axis]} vs {s2[axis]})")
+    msg = broadcast_problem([s1[:axis] + s1[len(s1) + axis + 1:], s2[:axis] + s2[len(s2) + axis + 1:]])
+    if msg:
+        raise ShapeError(f"{who}: {s1} and {s2}: the other dimensions do not broadcast: {msg}")
+    return axis
+
+
+@defop("vecdot", broadcasting=True)
+def vecdot(xp, x1, x2, /, *, axis=-1):
+    """``Σ conj(x1)·x2`` along ``axis`` (negative, counted from the end), broadcasting elsewhere.
+
+    >>> import xpgrad as xg
+    >>> float(xg.vecdot(xg.asarray([1.0, 2.0]), xg.asarray([3.0, 4.0])))
+    11.0
+    """
+    axis = _vec_axis("vecdot", axis, tuple(x1.shape), tuple(x2.shape))
+    return xp.vecdot(x1, x2, axis=axis)
+
+
+def _vecdot_vjp(xp, g, out, x1, x2, axis=-1):
+    axis = _vec_axis("vecdot", axis, tuple(x1.shape), tuple(x2.shape))
+    g = _insert1(xp, g, axis)                       # the vector axis back, size 1: broadcasts
+    return conj(xp, g) * x2, g * x1                  # x̄1 = conj(ḡ)·x2, x̄2 = ḡ·x1
+
+
+vecdot.defvjp(_vecdot_vjp)
+vecdot.defjvp(lambda xp, t, out, x1, x2, axis=-1: call(vecdot, xp, t, x2, axis=axis),
+              lambda xp, t, out, x1, x2, axis=-1: call(vecdot, xp, x1, t, axis=axis))
+
+
 # ---------------------------------------------------------------- samples
 
 linear.defsamples(S((randn(4, 3), randn(5, 3))), S((randn(3,), randn(2, 3))),
-                  S((randn(2, 4, 3), randn(5, 3))))
+                  S((randn(2, 4, 3), randn(5, 3))), S((crandn(4, 3), crandn(5, 3))),
+                  S((randn(4, 3), crandn(5, 3))))
 affine.defsamples(S((randn(4, 3), randn(5, 3), randn(5))), S((randn(3,), randn(2, 3), randn(2))),
-                  S((randn(2, 4, 3), randn(5, 3), randn(5))))
+                  S((randn(2, 4, 3), randn(5, 3), randn(5))), S((crandn(4, 3), crandn(5, 3), crandn(5))),
+                  S((crandn(2, 4, 3), randn(5, 3), randn(5))))
 matmul.defsamples(S((randn(3, 4), randn(4, 2))), S((randn(4,), randn(4, 2))),
                   S((randn(3, 4), randn(4,))), S((randn(4,), randn(4,))),
                   S((randn(2, 3, 4), randn(4, 5))), S((randn(2, 1, 3, 4), randn(5, 4, 2))),
-                  S((randn(4,), randn(2, 4, 3))), S((randn(2, 3, 4), randn(4,))))
+                  S((randn(4,), randn(2, 4, 3))), S((randn(2, 3, 4), randn(4,))),
+                  S((crandn(3, 4), crandn(4, 2))), S((crandn(2, 3, 4), crandn(4,))),
+                  S((randn(3, 4), crandn(4, 2))), S((crandn(4,), randn(4, 2))))
 tensordot.defsamples(S((randn(3, 4, 5), randn(4, 5, 2))), S((randn(3, 4), randn(4, 5)), {"axes": 1}),
                      S((randn(2, 3), randn(4,)), {"axes": 0}),
                      S((randn(3, 4, 5), randn(5, 2, 3)), {"axes": ((0, 2), (2, 0))}),
-                     S((randn(3, 4), randn(2, 3)), {"axes": ([0], [1])}))
+                     S((randn(3, 4), randn(2, 3)), {"axes": ([0], [1])}),
+                     S((crandn(3, 4, 5), crandn(4, 5, 2))),
+                     S((crandn(3, 4), randn(2, 3)), {"axes": ([0], [1])}))
 _EINSUM = [("ij,jk->ik", (3, 4), (4, 5)), ("ii->i", (3, 3)), ("ii", (3, 3)),
            ("bij,bjk->bik", (2, 3, 4), (2, 4, 5)), ("...ij,...jk", (2, 1, 3, 4), (5, 4, 2)),
            ("i,i", (4,), (4,)), ("ij->", (3, 4)), ("ijk->kji", (2, 3, 4)), ("i,j->ij", (3,), (4,)),
            ("ij,jk,kl->il", (2, 3), (3, 4), (4, 2)), ("iij->ji", (3, 3, 2)), (",ij->ji", (), (2, 3)),
            ("ij,ij->i", (3, 4), (3, 4)), ("bii,bi->b", (2, 3, 3), (2, 3))]
 einsum.defsamples(*(S(tuple(randn(*s) for s in shapes), {"subscripts": sub}) for sub, *shapes in _EINSUM))
+_CEINSUM = [("ij,jk->ik", (3, 4), (4, 5)), ("bii,bi->b", (2, 3, 3), (2, 3)), ("i,j->ij", (3,), (4,)),
+            ("ij,jk,kl->il", (2, 3), (3, 4), (4, 2))]
+einsum.defsamples(*(S(tuple(crandn(*s) for s in shapes), {"subscripts": sub}) for sub, *shapes in _CEINSUM),
+                  S((randn(3, 4), crandn(4, 5)), {"subscripts": "ij,jk->ik"}))
+vecdot.defsamples(S((randn(4,), randn(4,))), S((randn(3, 4), randn(4,))),
+                  S((randn(2, 1, 4), randn(3, 4))), S((randn(4, 3), randn(4, 3)), {"axis": -2}),
+                  S((randn(2, 4, 3), randn(4, 1)), {"axis": -2}), S((randn(3, 4), randn(3, 4)), {"axis": 1}),
+                  S((crandn(3, 4), crandn(3, 4))), S((crandn(2, 4), randn(4,))),
+                  S((randn(3, 4), crandn(2, 1, 4))))

@@ -69,9 +69,9 @@ STATISTICAL = ("cumulative_prod", "cumulative_sum", "max", "mean", "min", "prod"
 UTILITY = ("all", "any", "diff")
 FUNCTIONS = (CREATION + DATA_TYPE + ELEMENTWISE + INDEXING + LINEAR_ALGEBRA + MANIPULATION + SEARCHING
              + SET + SORTING + STATISTICAL + UTILITY)
-LINALG = ("cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul", "matrix_norm",
-          "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet", "solve",
-          "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm")
+LINALG = ("cholesky", "cross", "det", "diagonal", "eig", "eigvals", "eigh", "eigvalsh", "inv", "matmul",
+          "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv", "qr", "slogdet",
+          "solve", "svd", "svdvals", "tensordot", "trace", "vecdot", "vector_norm")
 FFT = ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft", "fftfreq",
        "rfftfreq", "fftshift", "ifftshift")
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
