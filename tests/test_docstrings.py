@@ -7,7 +7,8 @@ import pytest
 
 MODULES = ["xpgrad.random", "xpgrad.data", "xpgrad.serialization", "xpgrad._atomic", "xpgrad.nn.module",
            "xpgrad.nn.containers", "xpgrad.nn.layers", "xpgrad.nn.activation", "xpgrad.nn.loss",
-           "xpgrad.nn.init", "xpgrad.nn.functional", "xpgrad.ops.activations", "xpgrad.ops.losses"]
+           "xpgrad.nn.init", "xpgrad.nn.functional", "xpgrad.ops.activations", "xpgrad.ops.losses",
+           "xpgrad.ops.fft", "xpgrad.fft", "xpgrad.linalg", "xpgrad.core.device", "xpgrad.ops.elementwise"]
 
 
 @pytest.mark.parametrize("name", MODULES)

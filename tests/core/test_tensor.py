@@ -1,6 +1,7 @@
 """Tensor: Array API attributes, host interop, Python operators, indexing and in-place semantics."""
 
 import operator
+import warnings
 
 import numpy as np
 import pytest
@@ -86,7 +87,7 @@ def test_numpy_shares_memory_on_cpu():
 
 
 def test_array_protocol():
-    t = xg.asarray([1.0, 2.0, 3.0], requires_grad=True)
+    t = xg.asarray([1.0, 2.0, 3.0])
     a = np.asarray(t)
     assert type(a) is np.ndarray
     np.testing.assert_array_equal(a, [1.0, 2.0, 3.0])
@@ -94,6 +95,17 @@ def test_array_protocol():
     c = np.array(t, copy=True)
     c[0] = -1.0
     assert t.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_array_protocol_warns_when_it_cuts_the_graph():
+    t = xg.asarray([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="cut off from the graph"):
+        np.asarray(t * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with xg.no_grad():
+            np.asarray(t * 2)                  # nothing is recorded: nothing to lose, no warning
+        np.asarray(t.detach())
 
 
 def test_dlpack():
@@ -425,3 +437,111 @@ def test_methods():
     assert x.reshape(4).shape == (4,) and x.reshape((1, 4)).shape == (1, 4)
     assert x.astype(xg.float32).dtype == xg.float32
     np.testing.assert_allclose(x.exp().numpy(), np.exp([[1.0, 2.0], [3.0, 4.0]]))
+
+
+# ---------------------------------------------------------------- the standard's array object rules
+
+
+def test_python_scalar_conversions_need_a_0d_tensor():
+    assert bool(xg.asarray(True)) is True and int(xg.asarray(7, dtype=xg.int8)) == 7
+    assert float(xg.asarray(2, dtype=xg.int32)) == 2.0 and float(xg.asarray(True)) == 1.0
+    assert complex(xg.asarray(1.5)) == 1.5 + 0j and complex(xg.asarray(1 + 2j)) == 1 + 2j
+    assert int(xg.asarray(-2.7)) == -2  # the integer part
+    assert operator.index(xg.asarray(3, dtype=xg.uint8)) == 3
+    for fn in (bool, int, float, complex, operator.index):
+        with pytest.raises(TypeError, match="0-d"):
+            fn(xg.asarray([1], dtype=xg.int64))
+        with pytest.raises(TypeError):
+            fn(xg.asarray([[1, 2]], dtype=xg.int64))
+    assert xg.asarray([4.0]).item() == 4.0  # item() keeps taking any one-element tensor
+
+
+def test_complex_tensors_have_no_int_or_float_value():
+    z = xg.asarray(1 + 1j)
+    with pytest.raises(TypeError, match="complex"):
+        int(z)
+    with pytest.raises(TypeError, match="complex"):
+        float(z)
+    assert bool(z) and not bool(xg.asarray(0j))
+    with pytest.raises(TypeError, match="integer"):
+        operator.index(xg.asarray(1.0))
+
+
+def test_nan_and_inf_conversions_raise_like_python():
+    with pytest.raises(ValueError):
+        int(xg.asarray(float("nan")))
+    with pytest.raises(OverflowError):
+        int(xg.asarray(float("inf")))
+
+
+def test_T_is_for_matrices_and_mT_for_stacks():
+    with pytest.raises(ValueError, match="2-D"):
+        _ = xg.asarray([1.0, 2.0]).T
+    with pytest.raises(ValueError, match="2-D"):
+        _ = xg.ones((2, 2, 2)).T
+    assert xg.ones((2, 3, 4)).mT.shape == (2, 4, 3)
+    with pytest.raises(ValueError, match="2-dimensional"):
+        _ = xg.asarray([1.0, 2.0]).mT
+
+
+def test_dlpack_keywords_of_the_standard():
+    t = xg.asarray([1.0, 2.0])
+    assert np.shares_memory(np.from_dlpack(t), t.numpy())
+    assert not np.shares_memory(np.from_dlpack(t, copy=True), t.numpy())
+    cap = t.__dlpack__(max_version=(1, 0), dl_device=(1, 0), copy=False, stream=None)
+    assert type(cap).__name__ == "PyCapsule"
+    with pytest.raises(TypeError):
+        t.__dlpack__((1, 0))  # keyword-only, as the standard says
+
+
+def test_setitem_keeps_the_dtype_of_the_tensor():
+    i = xg.asarray([1, 2, 3], dtype=xg.int16)
+    i[0] = 7
+    i[1] = True
+    i[2] = xg.asarray(5, dtype=xg.int8)  # int8 promotes into int16
+    assert i.tolist() == [7, 1, 5] and i.dtype == xg.int16
+    for bad in (1.5, 2j, xg.asarray(1, dtype=xg.int32), xg.asarray(1.0)):
+        with pytest.raises(xg.DTypeError, match="int16"):
+            i[0] = bad
+    assert i.tolist() == [7, 1, 5]  # refused writes change nothing
+    f = xg.asarray([1.0, 2.0], dtype=xg.float32)
+    f[0] = 3
+    f[1] = 0.5
+    assert f.tolist() == [3.0, 0.5]
+    with pytest.raises(xg.DTypeError):
+        f[0] = xg.asarray(1.0, dtype=xg.float64)
+    with pytest.raises(xg.DTypeError):
+        f[0] = 1j
+    b = xg.asarray([True, False])
+    with pytest.raises(xg.DTypeError):
+        b[0] = 2
+    c = xg.zeros((2,), dtype=xg.complex64)
+    c[0] = 1 + 2j
+    c[1] = xg.asarray(3.0, dtype=xg.float32)
+    assert c.tolist() == [1 + 2j, 3 + 0j]
+
+
+def test_setitem_dtype_rule_while_recording():
+    w = leaf([1.0, 2.0])
+    y = w * 1.0
+    with pytest.raises(xg.DTypeError):
+        y[0] = 1j
+    y[0] = 5.0
+    y.sum().backward()
+    assert w.grad.tolist() == [0.0, 1.0]
+
+
+def test_array_namespace_and_to_device_signatures():
+    import inspect
+
+    sig = inspect.signature(xg.Tensor.__array_namespace__)
+    assert sig.parameters["api_version"].kind is inspect.Parameter.KEYWORD_ONLY
+    t = xg.asarray([1.0])
+    assert t.to_device("cpu") is t and t.to_device("cpu", stream=None) is t
+
+
+def test_astype_method_takes_copy_and_device():
+    x = xg.asarray([1.5, 2.5])
+    assert x.astype(xg.int64).tolist() == [1, 2]
+    assert np.shares_memory(x.astype(xg.float64, copy=False).numpy(), x.numpy())
+    assert x.astype(xg.float32, device="cpu").device == "cpu"

@@ -297,7 +297,7 @@ def test_hvp_with_two_primals():
 
 def _lse(z, axis=-1):
     """log Σ exp z, shifted by a constant max for stability (any constant shift is exact)."""
-    m = np.max(np.asarray(z), axis=axis, keepdims=True)
+    m = np.max(np.asarray(z.detach() if isinstance(z, xg.Tensor) else z), axis=axis, keepdims=True)
     return xg.log(xg.sum(xg.exp(z - m), axis=axis, keepdims=True)) + m
 
 

@@ -28,12 +28,12 @@ def _as_tensors(xp: Any, args: tuple, b: Any) -> tuple[list, bool]:
 
 
 def _backend(args: tuple) -> Any:
-    from .device import backend_of, default_backend
+    from .device import backend_of, default_backend, is_array
 
     for a in args:
         if isinstance(a, Tensor):
             return a._b
-        if hasattr(a, "__array_namespace__"):
+        if is_array(a):
             return backend_of(a)
     return default_backend()
 

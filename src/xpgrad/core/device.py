@@ -5,8 +5,14 @@ A :class:`Backend` is one device's array library: an Array API namespace
 host. Backends register themselves here (the NumPy one on import, others
 through plugins); ``core`` never imports an array library by name.
 
-Arrays of any other Array API library (array-api-strict, PyTorch, ...) are
-accepted too: :func:`backend_of` wraps their namespace on first sight.
+Arrays of any other Array API library (array-api-strict, PyTorch, CuPy, ...)
+are accepted too: :func:`backend_of` wraps their namespace on first sight in a
+:class:`ForeignBackend`, whose device string is ``"<library>:<device>"``
+(``"array_api_strict:CPU_DEVICE"``, ``"torch:cpu"``, ``"torch:cuda:0"``). Such a
+device is not listed by :func:`devices` and has no kernels of its own: every op
+runs its pure Array API forward and derivative rules on the library's
+namespace, which is how the tests prove those rules use nothing else. Host
+copies go through DLPack, so they work wherever the library can export memory.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from typing import Any
 
 from .errors import DeviceError
 
-__all__ = ["Backend", "register_backend", "register_loader", "on_register", "backend_of", "get_backend",
-           "devices", "default_backend"]
+__all__ = ["Backend", "ForeignBackend", "register_backend", "register_loader", "on_register", "backend_of",
+           "get_backend", "devices", "default_backend", "is_array"]
 
 
 _FLOATING = ("real floating", "complex floating")
@@ -46,6 +52,7 @@ class Backend:
         self.mutable = mutable  # arrays support __setitem__ / in-place operators
         self._dtype_cache: dict[Any, Any] = {}
         self._float_cache: dict[Any, bool] = {}
+        self._complex_cache: dict[Any, bool] = {}
 
     def __repr__(self) -> str:
         return f"<Backend {self.device} xp={getattr(self.xp, '__name__', self.xp)}>"
@@ -128,6 +135,14 @@ class Backend:
             pass
         return out
 
+    def is_complex(self, dtype: Any) -> bool:
+        """True for complex floating dtypes (cached)."""
+        try:
+            return self._complex_cache[dtype]
+        except KeyError:
+            out = self._complex_cache[dtype] = bool(self.xp.isdtype(dtype, "complex floating"))
+            return out
+
     def is_floating(self, dtype: Any) -> bool:
         """True for real and complex floating dtypes: the ones that carry gradients."""
         try:
@@ -139,8 +154,8 @@ class Backend:
 
 _BY_DEVICE: dict[str, Backend] = {}
 _BY_TYPE: dict[type, Backend] = {}
-_FOREIGN: dict[tuple[int, str], Backend] = {}
-_FOREIGN_BY_DEVICE: dict[str, Backend] = {}  # namespaces met through their arrays, not listed in devices()
+_FOREIGN: dict[tuple[int, str], ForeignBackend] = {}
+_FOREIGN_BY_DEVICE: dict[str, ForeignBackend] = {}  # namespaces met through their arrays, not in devices()
 _DEFAULT: list[Backend] = []
 _SHARED: dict[type, list[Backend]] = {}
 # Device prefixes whose backends load lazily (plugins register a loader here).
@@ -236,8 +251,88 @@ def get_backend(device: Any = None) -> Backend:
         "Device strings look like 'cpu', 'opencl:0', 'cuda:0', 'fpga:0'; a plugin package may add others.")
 
 
+class ForeignBackend(Backend):
+    """The backend of an Array API library met through its arrays (array-api-strict, PyTorch, ...).
+
+    Everything runs on the library's own namespace (as ``array_api_compat``
+    wraps it); host transfers use DLPack, the one exchange protocol every
+    compliant library implements, with ``numpy.asarray`` as the fallback.
+    """
+
+    def to_host(self, x: Any) -> Any:
+        """A NumPy array with ``x``'s values: a zero-copy DLPack view when ``x`` is in host memory.
+
+        For device memory it asks the exporter for a host copy (DLPack's ``dl_device``
+        request, Array API 2023.12); an array DLPack cannot describe is copied by its
+        library first; ``numpy.asarray`` comes last. A library that allows none of these
+        gets a :class:`DeviceError` naming the device and each refusal.
+        """
+        import numpy as np
+
+        errors = []
+        for attempt in (lambda: np.from_dlpack(x), lambda: np.from_dlpack(x, device="cpu"),
+                        # a fresh copy made by the library itself exports what a view cannot
+                        # (PyTorch's lazily conjugated tensors, for one)
+                        lambda: np.from_dlpack(self.xp.asarray(x, copy=True)),
+                        lambda: np.asarray(x)):
+            try:
+                return attempt()
+            except Exception as exc:  # BufferError, TypeError, RuntimeError...: each library differs
+                errors.append(f"{type(exc).__name__}: {exc}")
+        raise DeviceError(f"cannot copy an array on device {self.device!r} to the host: "
+                          + "; ".join(errors))
+
+    def from_host(self, x: Any) -> Any:
+        """Host array ``x`` on this device: ``asarray``, or DLPack for libraries that refuse NumPy arrays."""
+        try:
+            return self.asarray(x)
+        except (TypeError, ValueError):
+            kw = {} if self.native_device is None else {"device": self.native_device}
+            return self.wrap(self.xp.from_dlpack(x, **kw))
+
+
+def is_array(x: Any) -> bool:
+    """Whether ``x`` is an array of some Array API library (a Tensor counts; Python scalars and lists do not).
+
+    True for objects with ``__array_namespace__`` and for the arrays
+    ``array_api_compat`` adds a namespace to (PyTorch, CuPy, JAX, Dask, ...), which
+    do not all define that method: code that looks for arrays among arguments must
+    ask this, not ``hasattr(x, "__array_namespace__")``.
+
+    >>> import numpy
+    >>> is_array(numpy.ones(2)), is_array(numpy.float64(2.0)), is_array(2.0), is_array([1.0])
+    (True, True, False, False)
+    """
+    if type(x) in _BY_TYPE or type(x) in _MET or hasattr(x, "__array_namespace__"):
+        return True  # NumPy scalars count: they have a namespace, and 0-d reductions return them
+    if isinstance(x, (bool, int, float, complex, str, list, tuple, dict)) or x is None:
+        return False
+    import array_api_compat
+
+    return bool(array_api_compat.is_array_api_obj(x))
+
+
+# Array types resolved through array_api_compat so far (foreign arrays, NumPy scalars)
+# -> {device string of the array -> its backend}: later calls cost two dict lookups.
+_MET: dict[type, dict[str, Backend]] = {}
+
+
+def _device_key(x: Any) -> str:
+    dev = getattr(x, "device", None)
+    if dev is None or callable(dev):  # e.g. a library whose device is a method: ask array_api_compat
+        import array_api_compat
+
+        dev = array_api_compat.device(x)
+    return str(dev)
+
+
 def backend_of(x: Any) -> Backend:
-    """The backend that owns array ``x``; arrays of unknown Array API libraries get one on first sight."""
+    """The backend that owns array ``x``; arrays of unknown Array API libraries get one on first sight.
+
+    >>> import array_api_strict
+    >>> backend_of(array_api_strict.ones(2)).device
+    'array_api_strict:CPU_DEVICE'
+    """
     try:
         b = _BY_TYPE[type(x)]
     except KeyError:
@@ -250,22 +345,29 @@ def backend_of(x: Any) -> Backend:
             if c.owns(x):
                 return c
         return b
+    by_dev = _MET.get(type(x))
+    if by_dev is not None:
+        b = by_dev.get(_device_key(x))
+        if b is not None:
+            return b
     import array_api_compat
 
     try:
         xp = array_api_compat.array_namespace(x)
     except TypeError:
         raise DeviceError(f"{type(x).__name__} is not an array of any Array API library") from None
-    for b in _BY_DEVICE.values():  # e.g. a NumPy scalar: the registered NumPy backend owns it
-        if b.xp is xp or b.base_xp is xp:
-            return b
-    dev = array_api_compat.device(x)
-    key = (id(xp), str(dev))
-    b = _FOREIGN.get(key)
-    if b is None:
-        name = getattr(xp, "__name__", type(xp).__name__).split(".")[-1]
-        m = re.search(r"\('?([^')]*)'?\)$", str(dev))  # "Device('CPU_DEVICE')" -> "CPU_DEVICE"
-        b = _FOREIGN[key] = Backend(f"{name}:{m.group(1) if m else dev}", xp, (type(x),),
-                                    native_device=dev)
-        _FOREIGN_BY_DEVICE[b.device] = b
+    b = next((b for b in _BY_DEVICE.values() if b.xp is xp or b.base_xp is xp), None)
+    if b is None:  # a library of its own, not a registered device's (a NumPy scalar is the cpu's)
+        dev = array_api_compat.device(x)
+        key = (id(xp), str(dev))
+        b = _FOREIGN.get(key)
+        if b is None:
+            name = getattr(xp, "__name__", type(xp).__name__).split(".")[-1]
+            m = re.search(r"\('?([^')]*)'?\)$", str(dev))  # "Device('CPU_DEVICE')" -> "CPU_DEVICE"
+            b = _FOREIGN[key] = ForeignBackend(
+                f"{name}:{m.group(1) if m else dev}", xp, (type(x),), native_device=dev,
+                # JAX arrays cannot be written in place; the engine then never tries
+                mutable=not array_api_compat.is_jax_array(x))
+            _FOREIGN_BY_DEVICE[b.device] = b
+    _MET.setdefault(type(x), {})[_device_key(x)] = b
     return b

@@ -1027,13 +1027,13 @@ def explain(op: Any, *args: Any, profile: Any = None, level: str | None = None, 
     >>> e.choice
     'generic'
     """
-    from .device import backend_of, default_backend
+    from .device import backend_of, default_backend, is_array
     from .tensor import Tensor
 
     op = _resolve(op)
     raw = tuple(a.data if isinstance(a, Tensor) else a for a in args)
     b = next((a._b for a in args if isinstance(a, Tensor)), None) or \
-        next((backend_of(r) for r in raw if hasattr(r, "__array_namespace__")), None) or default_backend()
+        next((backend_of(r) for r in raw if is_array(r)), None) or default_backend()
     sig = Signature.from_call(op, b.device, raw, params)
     return _explain(op, b, sig, raw, b.xp, profile, level)
 

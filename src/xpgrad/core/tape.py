@@ -158,16 +158,17 @@ def op_error(op: Any, args: Sequence, params: dict, exc: BaseException) -> Xpgra
     """The error for a failed forward: the op's own diagnosis if it has one, else the backend's words."""
     ins = ", ".join(describe(a) for a in args)
     ps = "".join(f", {k}={v!r}" for k, v in params.items())
-    bad = [a for a in args if not (a is None or isinstance(a, (Tensor, int, float, complex))
-                                   or hasattr(a, "__array_namespace__"))]
+    from .device import is_array
+
+    bad = [a for a in args if not (a is None or isinstance(a, (Tensor, int, float, complex)) or is_array(a))]
     if bad:  # x * "a", x + [1, 2]: say what is accepted rather than relay the backend's confusion
         return DTypeError(f"'{op.name}' does not take a {type(bad[0]).__name__} operand ({ins}); "
                           "operands are tensors, arrays or Python numbers — wrap data with xpgrad.asarray")
-    if op.diagnose is not None:
+    if op.diagnose is not None:  # the op knows its own shape rules: no generic broadcasting guess
         err = op.diagnose(args, params)
         if err is not None:
             return err
-    if op.broadcasting:
+    elif op.broadcasting:
         shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
         msg = broadcast_problem(shapes)
         if msg:
@@ -252,9 +253,8 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
         raw = tuple(rl)
         edges = tuple(el)
     if b is None:
-        from .device import backend_of, default_backend
-        b = next((backend_of(r) for r in raw if hasattr(r, "__array_namespace__")), None) \
-            or default_backend()
+        from .device import backend_of, default_backend, is_array
+        b = next((backend_of(r) for r in raw if is_array(r)), None) or default_backend()
 
     fwd = op.kernels.get(b, op.forward) if op.kernels else op.forward
     if type(fwd) is Dispatcher:   # several kernels: the cheapest for this signature (a dict lookup)
@@ -464,7 +464,8 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
             and (cotangents is None or cotangents[0] is None)):
         r = roots[0]
         e = r._edge if isinstance(r, Tensor) else None
-        if e is not None and e[0].n_out == 1 and not r.data.shape:  # the usual loss.backward()
+        if e is not None and e[0].n_out == 1 and not r.data.shape \
+                and not r._b.is_complex(r.dtype):  # the usual loss.backward()
             node = e[0]
             _walk_plain({node: r._b.ones_like(r.data)}, _consumer_counts([node]), [node],
                         bool(retain_graph))
@@ -484,7 +485,7 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 raise BackwardError(
                     f"backward() on a tensor of shape {r.shape} needs `grad`, a cotangent of the same "
                     "shape (implicit ones are only created for tensors with one element)")
-            if b.xp.isdtype(r.dtype, "complex floating"):
+            if b.is_complex(r.dtype):
                 raise BackwardError(
                     f"backward() on a complex tensor ({r.dtype}) needs `grad`: implicit ones are only "
                     "created for real outputs; reduce to a real loss first (abs, real, ...)")

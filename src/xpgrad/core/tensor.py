@@ -19,10 +19,14 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
-from .device import Backend, backend_of, get_backend
+from .device import Backend, backend_of, get_backend, is_array
 from .errors import NotDifferentiableError
 
-__all__ = ["Tensor", "Leaf", "namespace", "unwrap"]
+__all__ = ["Tensor", "Leaf", "namespace", "unwrap", "API_VERSIONS"]
+
+# The standard versions ``__array_namespace__(api_version=...)`` accepts; ``xpgrad.__array_api_version__``
+# declares the newest complete one (2024.12).
+API_VERSIONS = ("2023.12", "2024.12", "2025.12")
 
 # The ``xpgrad`` module, set by ``xpgrad/__init__``; rules get it as ``xp`` in Tensor mode.
 _NAMESPACE: list[Any] = [None]
@@ -213,7 +217,15 @@ class Tensor:
     def backend(self) -> Backend:
         return self._b
 
-    def __array_namespace__(self, *, api_version: str | None = None) -> Any:
+    def __array_namespace__(self, /, *, api_version: str | None = None) -> Any:
+        """The ``xpgrad`` module: the Array API namespace of this tensor.
+
+        ``api_version`` may name any standard version xpgrad implements (2023.12, 2024.12, and
+        2025.12 where its additions exist); the same namespace serves them all.
+        """
+        if api_version is not None and api_version not in API_VERSIONS:
+            raise ValueError(f"__array_namespace__(api_version={api_version!r}): xpgrad implements the "
+                             f"Array API standard versions {', '.join(API_VERSIONS)}")
         return _NAMESPACE[0]
 
     # -- host interop ------------------------------------------------------
@@ -224,15 +236,50 @@ class Tensor:
         return np.asarray(self._b.to_host(self.data))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> Any:
+        """The values as a NumPy array (``numpy.asarray(t)``), detached from the graph.
+
+        Converting a tensor that is connected to the graph while gradients are recorded warns
+        (a ``UserWarning``): NumPy code, such as SciPy's fallbacks for namespaces without a
+        function of their own, computes on the values alone, so gradients through it are lost;
+        the warning keeps that from passing silently. Detach first to say it is intended.
+        """
         import numpy as np
 
+        if self._edge is not None:
+            from .tape import state
+
+            if state.grad_enabled:
+                import warnings
+
+                warnings.warn(f"a tensor that requires grad ({self.dtype}, shape {tuple(self.shape)}) was "
+                              "converted to NumPy: the result is cut off from the graph — gradients "
+                              "through this call are lost (call .detach() first if that is intended)",
+                              UserWarning, stacklevel=2)
         a = np.asarray(self._b.to_host(self.data), dtype=dtype)
         return a.copy() if copy else a
 
-    def __dlpack__(self, **kwargs: Any) -> Any:
-        return self.data.__dlpack__(**kwargs)
+    def __dlpack__(self, /, *, stream: Any = None, max_version: tuple[int, int] | None = None,
+                   dl_device: tuple[Any, int] | None = None, copy: bool | None = None) -> Any:
+        """A DLPack capsule of the data (the standard's signature; arguments go to the backend array).
 
-    def __dlpack_device__(self) -> Any:
+        Device memory that cannot be shared (OpenCL, the FPGA stub) is exported as a host copy
+        when the consumer asks for the CPU (``dl_device=(kDLCPU, 0)``) and allows a copy.
+        """
+        kw = {k: v for k, v in (("stream", stream), ("max_version", max_version),
+                                ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        try:
+            return self.data.__dlpack__(**kw)
+        except BufferError:
+            if copy is False or dl_device is None or int(dl_device[0]) != 1:  # 1: kDLCPU
+                raise
+        import numpy as np
+
+        host = np.array(self._b.to_host(self.data), copy=True)
+        kw.pop("copy", None)
+        return host.__dlpack__(**kw)
+
+    def __dlpack_device__(self) -> tuple[Any, int]:
+        """``(device type, index)`` of the data, as DLPack numbers devices."""
         return self.data.__dlpack_device__()
 
     def item(self) -> Any:
@@ -244,22 +291,33 @@ class Tensor:
     def tolist(self) -> Any:
         return self.numpy().tolist()
 
+    # Conversions to Python scalars take 0-d tensors only, as the standard says (``item()`` also
+    # takes any one-element tensor); a complex tensor has no int or float value.
+    def _python_scalar(self, what: str, real_only: bool = False) -> Any:
+        if self.data.ndim != 0:
+            raise TypeError(f"{what}() of a tensor needs a 0-d tensor, got shape {self.shape}; index "
+                            "one element first, or reduce with xpgrad.all / xpgrad.any")
+        if real_only and self._b.xp.isdtype(self.data.dtype, "complex floating"):
+            raise TypeError(f"{what}() of a complex tensor ({self.data.dtype}); take xpgrad.real or "
+                            "xpgrad.abs first, or use complex()")
+        return self.numpy().item()
+
     def __bool__(self) -> bool:
-        return bool(self.item())
+        return bool(self._python_scalar("bool"))
 
     def __int__(self) -> int:
-        return int(self.item())
+        return int(self._python_scalar("int", real_only=True))
 
     def __float__(self) -> float:
-        return float(self.item())
+        return float(self._python_scalar("float", real_only=True))
 
     def __complex__(self) -> complex:
-        return complex(self.item())
+        return complex(self._python_scalar("complex"))
 
     def __index__(self) -> int:
-        if self._b.xp.isdtype(self.data.dtype, "integral"):
-            return int(self.item())
-        raise TypeError(f"only integer tensors can be used as an index, got {self.data.dtype}")
+        if not self._b.xp.isdtype(self.data.dtype, "integral"):
+            raise TypeError(f"only integer tensors can be used as an index, got {self.data.dtype}")
+        return int(self._python_scalar("index"))
 
     def __len__(self) -> int:
         if not self.data.shape:
@@ -322,6 +380,6 @@ def _owned(b: Backend, data: Any) -> bool:
 def _backend_for(data: Any, device: Any) -> Backend:
     if device is not None:
         return get_backend(device)
-    if hasattr(data, "__array_namespace__") and not isinstance(data, (int, float, complex, bool)):
+    if not isinstance(data, (int, float, complex, bool)) and is_array(data):  # torch tensors lack the method
         return backend_of(data)
     return get_backend(None)

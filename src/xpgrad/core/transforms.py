@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .device import backend_of, get_backend
+from .device import backend_of, get_backend, is_array
 from .errors import DTypeError, NotDifferentiableError, ShapeError, describe
 from .forward import attach, new_level, release_level, strip, tangent_of
 from .pytree import flatten, unflatten
@@ -43,7 +43,7 @@ class _depth:
 def _to_tensor(x: Any, what: str) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if hasattr(x, "__array_namespace__"):
+    if is_array(x):
         b = backend_of(x)
         return Tensor._make(b.wrap(x), b)
     if isinstance(x, (int, float, complex)) and not isinstance(x, bool):
@@ -617,7 +617,7 @@ def _variadic(forward: Callable) -> Callable:
 
 
 def _wrap_raw(r: Any) -> Any:
-    if hasattr(r, "__array_namespace__") and not isinstance(r, Tensor):
+    if not isinstance(r, Tensor) and is_array(r):
         b = backend_of(r)
         return Tensor._make(b.wrap(r), b)
     return r

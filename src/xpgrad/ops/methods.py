@@ -58,28 +58,20 @@ def _unary(op: Any) -> Any:
 
 
 def _inplace(self: Tensor, op: Any, other: Any) -> Tensor:
+    # The standard: ``x1 op= x2`` equals ``x1 = x1 op x2`` only when that result keeps x1's shape and
+    # dtype; anything else (int += 1.5, float32 += float64 array, broadcasting x1 up) is refused.
     if recording(self, other):
         res = apply(op, (snapshot(self), other), _EMPTY)
-        if res.shape != self.shape or res.dtype != self.dtype:
-            raise OpError(f"in-place '{op.name}' would change {describe(self)} into "
-                          f"{describe(res)}; in-place results keep the left operand's shape and dtype")
+        _check_inplace(self, op, other, res.shape, res.dtype)
         return rebind(self, res)
     if not self._b.mutable:
         res = apply(op, (self, other), _EMPTY)
-        if res.shape != self.shape or res.dtype != self.dtype:
-            raise DTypeError(f"in-place '{op.name}' would change {describe(self)} into {describe(res)}; "
-                             "in-place results keep the left operand's shape and dtype")
+        _check_inplace(self, op, other, res.shape, res.dtype)
         self.data = res.data
         mark_written(self)
         return self
     res = apply(op, (self, other), _EMPTY).data
-    if tuple(res.shape) != self.shape:
-        raise OpError(f"in-place '{op.name}' cannot broadcast {describe(other)} into "
-                      f"{describe(self)}: the result would have shape {tuple(res.shape)}")
-    if res.dtype != self.dtype:  # e.g. int64 += 1.5: refuse rather than truncate silently
-        raise DTypeError(f"in-place '{op.name}' of {describe(self)} with {describe(other)} would "
-                         f"produce {res.dtype}; in-place results keep the left operand's dtype, so "
-                         "write it out of place (x = x + y) or convert x first")
+    _check_inplace(self, op, other, tuple(res.shape), res.dtype)
     try:
         self.data[...] = res
     except Exception as exc:
@@ -88,11 +80,60 @@ def _inplace(self: Tensor, op: Any, other: Any) -> Tensor:
     return self
 
 
+def _check_inplace(self: Tensor, op: Any, other: Any, shape: tuple, dtype: Any) -> None:
+    if tuple(shape) != self.shape:
+        raise OpError(f"in-place '{op.name}' cannot broadcast {describe(other)} into "
+                      f"{describe(self)}: the result would have shape {tuple(shape)}; in-place "
+                      "results keep the left operand's shape")
+    if dtype != self.dtype:  # e.g. int64 += 1.5: refuse rather than truncate silently
+        raise DTypeError(f"in-place '{op.name}' of {describe(self)} with {describe(other)} would "
+                         f"produce {dtype}; in-place results keep the left operand's dtype, so "
+                         "write it out of place (x = x + y) or convert x first")
+
+
+def _check_setitem_dtype(self: Tensor, key: Any, value: Any) -> None:
+    """``x[key] = v`` must not change ``v``'s kind or precision into ``x``'s (the standard's rule).
+
+    A Python scalar must be of a kind ``x`` holds (no float into an integer tensor, no complex
+    into a real one); an array must promote with ``x`` to ``x``'s own dtype.
+    """
+    dt = self.dtype
+    isdtype = self._b.xp.isdtype
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float, complex)):
+        if isinstance(value, complex):
+            allowed: Any = "complex floating"
+        elif isinstance(value, float):
+            allowed = ("real floating", "complex floating")
+        else:
+            allowed = ("integral", "real floating", "complex floating")
+        if not isdtype(dt, allowed):
+            raise DTypeError(f"setitem into {describe(self)} at {key!r}: a Python "
+                             f"{type(value).__name__} ({value!r}) cannot be stored in dtype {dt} "
+                             "without changing its value's kind; convert the tensor first")
+        return
+    vdt = getattr(value, "dtype", None)
+    if vdt is None or vdt == dt:
+        return
+    from .. import result_type
+
+    try:
+        ok = result_type(dt, vdt) == dt
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DTypeError(f"setitem into {describe(self)} at {key!r} with {describe(value)}: a value of "
+                         f"dtype {vdt} does not fit dtype {dt} (their promoted dtype is not {dt}); convert "
+                         "the value with xpgrad.astype first")
+
+
 def _getitem(self: Tensor, key: Any) -> Any:
     return I.getitem(self, key=key)
 
 
 def _setitem(self: Tensor, key: Any, value: Any) -> None:
+    _check_setitem_dtype(self, key, value)
     if recording(self, value):
         res = I.setitem(snapshot(self), value, key=key)
         rebind(self, res)
@@ -136,7 +177,7 @@ def install() -> None:
     Tensor.sigmoid = lambda self: E.sigmoid(self)
     Tensor.sqrt = lambda self: E.sqrt(self)
     Tensor.abs = lambda self: E.abs(self)
-    Tensor.astype = lambda self, dtype: E.astype(self, dtype=self._b.dtype(dtype))
+    Tensor.astype = _astype
     Tensor.clone = lambda self: E.positive(self) if recording(self) else \
         Tensor._make(self._b.xp.asarray(self.data, copy=True), self._b)
     Tensor.T = property(lambda self: M.matrix_transpose(self) if self.ndim == 2 else
@@ -157,6 +198,14 @@ def install() -> None:
             return
         _backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
     Tensor.backward = backward
+
+
+def _astype(self: Tensor, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Tensor:
+    """``xpgrad.astype(self, dtype, copy=copy, device=device)`` as a method."""
+    from .. import astype
+
+    kw = {} if device is None else {"device": device}
+    return astype(self, self._b.dtype(dtype), copy=copy, **kw)
 
 
 def _bad_T(self: Tensor) -> Any:
