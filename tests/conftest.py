@@ -1,6 +1,11 @@
 import os
 import tempfile
 
+# SciPy reads SCIPY_ARRAY_API once, at its first import, and only then dispatches on other namespaces
+# (xpgrad's): set it before anything can import SciPy. tests/test_third_party.py fails if it did not
+# take effect (a pytest plugin that imports SciPy, loaded before this file, would do that).
+os.environ["SCIPY_ARRAY_API"] = "1"
+
 # Dispatch wisdom and calibrated profiles go to a private directory, never the user's cache.
 os.environ.setdefault("XPGRAD_CACHE_DIR", tempfile.mkdtemp(prefix="xpgrad-test-cache-"))
 os.environ.pop("XPGRAD_WISDOM", None)
