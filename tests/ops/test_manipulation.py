@@ -125,14 +125,6 @@ def test_concat_gradient_property(lengths, axis):
 # ---------------------------------------------------------------- the standard's other manipulation functions
 
 
-@pytest.fixture(params=["cpu", "opencl:0", "fpga:0"])
-def device(request):
-    try:
-        return xg.get_backend(request.param).device
-    except xg.XpgradError as exc:
-        pytest.skip(f"{request.param} is not usable here: {exc}")
-
-
 def on(values, device, grad=False):
     return xg.asarray(np.asarray(values, dtype=np.float64), device=device, requires_grad=grad)
 

@@ -21,14 +21,6 @@ def _t(a, device="cpu"):
     return xg.asarray(np.asarray(a, dtype=np.float64), device=device)
 
 
-@pytest.fixture(params=["cpu", "opencl:0", "fpga:0"])
-def device(request):
-    try:
-        return xg.get_backend(request.param).device
-    except xg.XpgradError as exc:
-        pytest.skip(f"{request.param} is not usable here: {exc}")
-
-
 # ---------------------------------------------------------------- NumPy references
 
 
