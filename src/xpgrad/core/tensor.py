@@ -297,7 +297,7 @@ class Tensor:
         if self.data.ndim != 0:
             raise TypeError(f"{what}() of a tensor needs a 0-d tensor, got shape {self.shape}; index "
                             "one element first, or reduce with xpgrad.all / xpgrad.any")
-        if real_only and self._b.xp.isdtype(self.data.dtype, "complex floating"):
+        if real_only and self._b.is_complex(self.data.dtype):
             raise TypeError(f"{what}() of a complex tensor ({self.data.dtype}); take xpgrad.real or "
                             "xpgrad.abs first, or use complex()")
         return self.numpy().item()

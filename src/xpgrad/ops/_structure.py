@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core.device import backend_of
+from ..core.device import backend_of, is_array
 from ..core.registry import Op, Sample
 from ..core.tensor import Tensor
 
-__all__ = ["unary", "call", "conj", "is_complex", "mm", "promoted", "S", "randn", "crandn", "pos", "uniform",
-           "ints", "bools"]
+__all__ = ["unary", "call", "conj", "is_complex", "mH", "mm", "promoted", "S", "randn", "crandn", "pos",
+           "uniform", "ints", "bools"]
 
 
 def unary(op: Op, deriv: Callable[..., Any]) -> Op:
@@ -59,6 +59,11 @@ def conj(xp: Any, a: Any) -> Any:
     return xp.conj(a)
 
 
+def mH(xp: Any, a: Any) -> Any:
+    """The conjugate transpose ``aᴴ`` of a stack of matrices (the transpose of a real one)."""
+    return conj(xp, xp.matrix_transpose(a))
+
+
 def promoted(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
     """``a`` and ``b`` in their common dtype (``xp.result_type``); unchanged when the dtypes agree.
 
@@ -89,8 +94,7 @@ def call(op: Op, xp: Any, *args: Any, **params: Any) -> Any:
             return op(*args, **params)
     a = args[0]
     if not hasattr(a, "__array_namespace__"):  # a scalar first, or an array without the attribute (torch)
-        a = next((v for v in args if hasattr(v, "__array_namespace__")), None) or \
-            next(v for v in args if hasattr(v, "shape") and hasattr(v, "dtype"))
+        a = next(v for v in args if is_array(v))
     return op.kernels.get(backend_of(a), op.forward)(xp, *args, **params)
 
 

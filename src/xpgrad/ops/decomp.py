@@ -65,6 +65,7 @@ from ..core.errors import DTypeError, OpError, ShapeError
 from ..core.tensor import Tensor
 from ..core.registry import defop
 from ._structure import S, call, conj, crandn, is_complex, randn
+from ._structure import mH as _mH
 
 LINALG: tuple[str, ...] = (
     "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr", "pinv", "matrix_rank",
@@ -141,11 +142,6 @@ def _mT(xp: Any, a: Any) -> Any:
     return xp.matrix_transpose(a)
 
 
-def _mH(xp: Any, a: Any) -> Any:
-    """The conjugate transpose of a stack of matrices (the transpose when real)."""
-    return conj(xp, xp.matrix_transpose(a))
-
-
 def _herm(xp: Any, a: Any) -> Any:
     """The Hermitian part ``(a + aᴴ)/2``; exactly ``a`` when ``a`` is Hermitian."""
     return (a + _mH(xp, a)) * 0.5
@@ -158,15 +154,13 @@ def _grid(xp: Any, m: int, n: int, like: Any) -> tuple:
 
 
 def _tril(xp: Any, a: Any, k: int = 0) -> Any:
-    """Entries on and below diagonal ``k`` (others zero)."""
-    r, c = _grid(xp, a.shape[-2], a.shape[-1], a)
-    return xp.where(c - r <= k, a, 0)
+    """Entries on and below diagonal ``k`` (others zero): the standard's ``tril``."""
+    return xp.tril(a, k=k)
 
 
 def _triu(xp: Any, a: Any, k: int = 0) -> Any:
-    """Entries on and above diagonal ``k`` (others zero)."""
-    r, c = _grid(xp, a.shape[-2], a.shape[-1], a)
-    return xp.where(c - r >= k, a, 0)
+    """Entries on and above diagonal ``k`` (others zero): the standard's ``triu``."""
+    return xp.triu(a, k=k)
 
 
 def _diag(xp: Any, a: Any) -> Any:

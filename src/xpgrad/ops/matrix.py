@@ -79,17 +79,13 @@ from ..core.errors import DTypeError, OpError, ShapeError, XpgradError
 from ..core.registry import ZERO, defop
 from ..core.tape import broadcast_problem
 from ._structure import S, call, conj, crandn, is_complex, mm, randn
+from ._structure import mH as _H
 
 LINALG = ("adjugate", "cross", "det", "diagonal", "inv", "matrix_exp", "matrix_log", "matrix_norm",
           "matrix_power", "matrix_sqrt", "outer", "slogdet", "solve", "trace", "vector_norm")
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _H(xp, a):
-    """The conjugate transpose ``aᴴ`` (the transpose of a real array)."""
-    return conj(xp, xp.matrix_transpose(a))
 
 
 def _re(xp, a):

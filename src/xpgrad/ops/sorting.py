@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 
 from ..core.errors import DTypeError, OpError, ShapeError, describe
 from ..core.registry import defop
-from ._structure import S, ints, is_complex, randn, uniform
+from ._structure import S, call, ints, is_complex, randn, uniform
+from .indexing import take_along_axis
 
 NAMESPACE: tuple[str, ...] = ("searchsorted", "unique_all", "unique_counts", "unique_inverse",
                               "UniqueAllResult", "UniqueCountsResult", "UniqueInverseResult")
@@ -112,12 +113,14 @@ def _perm(xp, x, axis, descending):
 def _sort_vjp(xp, g, out, x, axis=-1, descending=False, stable=True):
     # y[k] = x[p[k]]  ⇒  x̄[p[k]] = ȳ[k], i.e. x̄ = ȳ taken at the inverse permutation argsort(p)
     inv = xp.argsort(_perm(xp, x, axis, descending), axis=axis)
-    return xp.take_along_axis(g, inv, axis=axis)
+    return call(take_along_axis, xp, g, inv, axis=axis)
 
 
+# take_along_axis is the indexing op (integer-array keys): it runs on every namespace without a host
+# fallback, where the namespace's own function may not exist (OpenCL).
 sort.defvjp(_sort_vjp)
 sort.defjvp(lambda xp, t, out, x, axis=-1, descending=False, stable=True:
-            xp.take_along_axis(t, _perm(xp, x, axis, descending), axis=axis))
+            call(take_along_axis, xp, t, _perm(xp, x, axis, descending), axis=axis))
 
 
 # ---------------------------------------------------------------- searchsorted
