@@ -21,7 +21,7 @@ from .core.device import devices, get_backend
 from .core.errors import (BackwardError, DeviceError, DeviceMismatchError, DTypeError,
                           GraphFreedError, IndexOutOfBoundsError, InplaceError,
                           NotDifferentiableError, OpError, OutOfResourcesError, RegistryError, ShapeError,
-                          XpgradError, CheckpointError)
+                          XpgradError, CheckpointError, AnomalyError, DeterminismError)
 from .core.registry import Sample, defop, get_op
 from .core.registry import ops as registered_ops
 from .core.tape import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -51,21 +51,37 @@ __all__ = [
     "hessian", "hvp", "custom_vjp", "custom_jvp", "autograd", "testing", "dispatch",
     "XpgradError", "ShapeError", "DTypeError", "DeviceError", "DeviceMismatchError", "OpError",
     "NotDifferentiableError", "GraphFreedError", "IndexOutOfBoundsError", "InplaceError",
-    "BackwardError", "RegistryError", "OutOfResourcesError", "CheckpointError",
+    "BackwardError", "RegistryError", "OutOfResourcesError", "CheckpointError", "AnomalyError",
+    "DeterminismError",
     "random", "manual_seed", "linalg", "fft", "save", "load", "nn", "optim", "data",  # noqa: F405  (module __getattr__ below)
     *_ns_all,
 ]
 
 
 
+# Loaded on first use, so ``import xpgrad`` stays light: name -> (module, attribute or None for the module).
+_LAZY = {
+    "nn": ("nn", None), "optim": ("optim", None), "data": ("data", None),
+    "save": ("serialization", "save"), "load": ("serialization", "load"),
+    "checkpoint": ("checkpointing", "checkpoint"),
+    "checkpoint_sequential": ("checkpointing", "checkpoint_sequential"),
+    "amp": ("amp", None), "autocast": ("amp", "autocast"), "GradScaler": ("amp", "GradScaler"),
+    "use_deterministic": ("determinism", "use_deterministic"),
+    "is_deterministic": ("determinism", "is_deterministic"),
+    "detect_anomaly": ("anomaly", "detect_anomaly"), "set_detect_anomaly": ("anomaly", "set_detect_anomaly"),
+    "profiler": ("profiler", None), "viz": ("viz", None),
+}
+__all__ += [n for n in _LAZY if n not in __all__]
+
+
 def __getattr__(name: str):
-    """``nn``, ``optim`` and ``data`` load on first use, so ``import xpgrad`` stays light."""
+    """The names in ``_LAZY`` load on first use."""
     import importlib
 
-    if name in ("nn", "optim", "data"):
-        return importlib.import_module(f"{__name__}.{name}")
-    if name in ("save", "load"):
-        return getattr(importlib.import_module(f"{__name__}.serialization"), name)
+    if name in _LAZY:
+        mod, attr = _LAZY[name]
+        m = importlib.import_module(f"{__name__}.{mod}")
+        return m if attr is None else getattr(m, attr)
     raise AttributeError(f"module 'xpgrad' has no attribute {name!r}")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy as _copy
 import operator
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,11 +93,17 @@ class Generator:
         self._rng = np.random.Generator(bg)
         self._seed = state.get("seed")
 
+    def _stream(self) -> np.random.Generator:
+        """The NumPy generator to draw from, once the watchers (``watch_draws``) have seen this draw."""
+        for w in _WATCH.stack:
+            w(self)
+        return self._rng
+
     # -- draws -------------------------------------------------------------
     def normal(self, shape: Any = (), *, mean: float = 0.0, std: float = 1.0, dtype: Any = None,
                device: Any = None) -> Tensor:
         """Normal draws of ``shape`` (``dtype`` default float32)."""
-        v = self._rng.standard_normal(_shape("normal", shape))
+        v = self._stream().standard_normal(_shape("normal", shape))
         if std != 1.0 or mean != 0.0:
             v = v * std + mean
         return _tensor(v, dtype or DEFAULT_FLOAT, device)
@@ -104,7 +111,7 @@ class Generator:
     def uniform(self, shape: Any = (), *, low: float = 0.0, high: float = 1.0, dtype: Any = None,
                 device: Any = None) -> Tensor:
         """Uniform draws in ``[low, high)`` (``dtype`` default float32)."""
-        v = self._rng.random(_shape("uniform", shape))
+        v = self._stream().random(_shape("uniform", shape))
         if low != 0.0 or high != 1.0:
             v = v * (high - low) + low
         return _tensor(v, dtype or DEFAULT_FLOAT, device)
@@ -114,27 +121,58 @@ class Generator:
         """Integers in ``[low, high)``."""
         if high <= low:
             raise OpError(f"random.randint: high ({high}) must be greater than low ({low})")
-        return _tensor(self._rng.integers(low, high, _shape("randint", shape)), dtype, device)
+        return _tensor(self._stream().integers(low, high, _shape("randint", shape)), dtype, device)
 
     def permutation(self, n: int, *, dtype: Any = "int64", device: Any = None) -> Tensor:
         """A random ordering of ``0 … n−1`` (for shuffling data)."""
-        return _tensor(self._rng.permutation(operator.index(n)), dtype, device)
+        return _tensor(self._stream().permutation(operator.index(n)), dtype, device)
 
     def bernoulli(self, p: float, shape: Any = (), *, dtype: Any = None, device: Any = None) -> Tensor:
         """1 with probability ``p``, else 0, in a floating dtype (default float32): dropout masks."""
         if not 0.0 <= p <= 1.0:
             raise OpError(f"random.bernoulli: p must be in [0, 1], got {p}")
-        return _tensor(self._rng.random(_shape("bernoulli", shape)) < p, dtype or DEFAULT_FLOAT, device)
+        return _tensor(self._stream().random(_shape("bernoulli", shape)) < p, dtype or DEFAULT_FLOAT, device)
 
     def numpy(self) -> np.random.Generator:
         """The underlying NumPy generator (host-side draws that share this stream)."""
-        return self._rng
+        return self._stream()
 
     def __repr__(self) -> str:
         return f"Generator(seed={self._seed})"
 
 
 _DEFAULT = Generator()
+
+
+class _Watch(threading.local):
+    stack: tuple = ()
+
+
+# Watchers of this thread's draws (``checkpoint`` records and replays the streams a region uses).
+_WATCH = _Watch()
+
+
+def watch_draws(watcher: Any) -> "_Watching":
+    """``with watch_draws(w):`` calls ``w(generator)`` before the first draw of each draw in the block.
+
+    How :func:`xpgrad.checkpoint` sees which generators a region draws from, so that
+    recomputing it draws the same numbers (dropout replays its mask).
+    """
+    return _Watching(watcher)
+
+
+class _Watching:
+    def __init__(self, watcher: Any) -> None:
+        self.watcher = watcher
+
+    def __enter__(self) -> Any:
+        _WATCH.stack = _WATCH.stack + (self.watcher,)
+        return self.watcher
+
+    def __exit__(self, *exc: Any) -> None:
+        st = _WATCH.stack
+        i = len(st) - 1 - st[::-1].index(self.watcher)
+        _WATCH.stack = st[:i] + st[i + 1:]
 
 
 def default_generator() -> Generator:

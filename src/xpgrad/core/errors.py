@@ -25,6 +25,8 @@ __all__ = [
     "RegistryError",
     "OutOfResourcesError",
     "CheckpointError",
+    "AnomalyError",
+    "DeterminismError",
     "describe",
 ]
 
@@ -88,6 +90,24 @@ class OutOfResourcesError(XpgradError, MemoryError):
 class CheckpointError(XpgradError, ValueError):
     """A file given to :func:`xpgrad.load` is not a complete, intact safetensors checkpoint, or
     :func:`xpgrad.save` was given something it cannot store (it then writes nothing)."""
+
+
+class AnomalyError(XpgradError, FloatingPointError):
+    """Under :func:`xpgrad.detect_anomaly`, an op's forward or VJP produced NaN or Inf.
+
+    The message names the op and the stack where it was called; ``.op``, ``.phase``
+    (``"forward"`` or ``"backward"``) and ``.stack`` hold the same for programs.
+    """
+
+    def __init__(self, message: str, *, op: str = "", phase: str = "", stack: Any = None) -> None:
+        super().__init__(message)
+        self.op = op
+        self.phase = phase
+        self.stack = stack
+
+
+class DeterminismError(XpgradError, RuntimeError):
+    """Under :func:`xpgrad.use_deterministic`, a call has no kernel that gives the same bits every run."""
 
 
 def describe(value: Any) -> str:

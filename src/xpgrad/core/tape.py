@@ -34,16 +34,23 @@ from .tensor import _NAMESPACE, Leaf, Tensor
 from .zero import ZERO
 
 __all__ = ["Node", "apply", "backward", "unbroadcast", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "state"]
+           "is_grad_enabled", "state", "Observer", "Override", "observe", "observers"]
 
 
 class _State(threading.local):
     grad_enabled = True
     next_level = 1  # forward-mode levels, one per active jvp transform
     depth = 0       # how many functional transforms are running (they nest)
+    observers: tuple = ()   # this thread's Observers, outermost first (see ``observe``)
+    in_observer = False     # an observer's own callback is running: its ops are not observed
 
 
 state = _State()
+
+# How many observers are installed, over all threads: while it is 0, ``apply`` and the
+# backward walk pay one list read for the whole observer machinery.
+_OBSERVING = [0]
+_OBSERVING_LOCK = threading.Lock()
 
 # Global count of in-place writes; a node remembers the count at its creation,
 # a version counter the count at its last write. Only threads that write in
@@ -104,7 +111,7 @@ class Node:
     """One recorded op application: what its VJP rule needs, and where gradients go next."""
 
     __slots__ = ("op", "params", "args", "raw", "edges", "out", "n_out", "epoch", "vc", "b",
-                 "out_tan", "hooks", "freed", "__weakref__")
+                 "out_tan", "hooks", "freed", "meta", "__weakref__")
 
     def __init__(self, op: Any, params: dict, args: tuple, raw: tuple, edges: tuple,
                  out: Any, n_out: int, vc: list, b: Any) -> None:
@@ -121,6 +128,7 @@ class Node:
         self.out_tan = None
         self.hooks = None
         self.freed = False
+        self.meta = None      # observers' notes: {name: value} (the call's stack, a profiler's id)
 
     def __repr__(self) -> str:
         return f"<Node {self.op.name}>"
@@ -189,8 +197,14 @@ def broadcast_problem(shapes: Sequence[tuple]) -> str | None:
     return None
 
 
-def apply(op: Any, args: tuple, params: dict) -> Any:
-    """Run ``op`` on ``args`` (Tensors, backend arrays or Python scalars) and record it if needed."""
+def apply(op: Any, args: tuple, params: dict, _fwd: Any = None, _seen: bool = False) -> Any:
+    """Run ``op`` on ``args`` (Tensors, backend arrays or Python scalars) and record it if needed.
+
+    ``_fwd`` replaces the kernel (an :class:`Override` from an observer); ``_seen`` marks a call
+    the observers have already been shown.
+    """
+    if _OBSERVING[0] and not _seen and state.observers and not state.in_observer:
+        return _observed_apply(op, args, params)
     b = None
     tan = False
     any_edge = False
@@ -256,7 +270,7 @@ def apply(op: Any, args: tuple, params: dict) -> Any:
         from .device import backend_of, default_backend, is_array
         b = next((backend_of(r) for r in raw if is_array(r)), None) or default_backend()
 
-    fwd = op.kernels.get(b, op.forward) if op.kernels else op.forward
+    fwd = _fwd or (op.kernels.get(b, op.forward) if op.kernels else op.forward)
     if type(fwd) is Dispatcher:   # several kernels: the cheapest for this signature (a dict lookup)
         fwd = fwd.select(raw, params)
     try:
@@ -318,6 +332,129 @@ def _finish_multi(op: Any, args: tuple, params: dict, raw: tuple, edges: tuple, 
 
         propagate(op, args, params, results, node)
     return results
+
+
+# ---------------------------------------------------------------------------
+# observers: what checkpointing, autocast, anomaly detection and the profiler hook into
+# ---------------------------------------------------------------------------
+
+class Override:
+    """What :meth:`Observer.before` returns to run a call with other arguments and/or another kernel.
+
+    ``forward(xp, *arrays, **params)`` replaces the op's kernel for this one call
+    (a checkpoint replaying a saved result); the call is still recorded as usual.
+    """
+
+    __slots__ = ("args", "forward")
+
+    def __init__(self, args: tuple, forward: Callable | None = None) -> None:
+        self.args = args
+        self.forward = forward
+
+
+class Observer:
+    """Watches, and may steer, every op call and every VJP on the thread that installed it.
+
+    Install one with ``with observe(obs): ...``. Observers nest; ``before`` runs
+    outermost first, ``after`` innermost first. Ops an observer's own callbacks
+    call are not observed. Every method is optional (these defaults do nothing).
+    """
+
+    def before(self, op: Any, args: tuple, params: dict) -> "tuple | Override | None":
+        """Called before ``op`` runs; return new ``args`` or an :class:`Override` to change the call."""
+        return None
+
+    def after(self, op: Any, args: tuple, params: dict, result: Any) -> None:
+        """Called with the result (a Tensor or a tuple); its node, when recorded, is ``result._edge[0]``."""
+
+    def before_vjp(self, node: Node, g: Any) -> None:
+        """Called before ``node``'s VJP runs on cotangent ``g`` (arrays, or Tensors under create_graph)."""
+
+    def after_vjp(self, node: Node, g: Any, cotangents: list) -> None:
+        """Called with the cotangents ``node``'s VJP gave its inputs (``None`` where none flows)."""
+
+    def freed(self, node: Node) -> None:
+        """Called when backward releases ``node``'s saved values."""
+
+
+class observe:
+    """``with observe(obs):`` installs an :class:`Observer` on this thread for the block."""
+
+    def __init__(self, observer: Observer) -> None:
+        self.observer = observer
+
+    def __enter__(self) -> Observer:
+        state.observers = state.observers + (self.observer,)
+        with _OBSERVING_LOCK:
+            _OBSERVING[0] += 1
+        return self.observer
+
+    def __exit__(self, *exc: Any) -> None:
+        obs = state.observers
+        i = len(obs) - 1 - obs[::-1].index(self.observer)
+        state.observers = obs[:i] + obs[i + 1:]
+        with _OBSERVING_LOCK:
+            _OBSERVING[0] -= 1
+
+
+def observers() -> tuple:
+    """The observers installed on this thread, outermost first."""
+    return state.observers if _OBSERVING[0] else ()
+
+
+def _observed_apply(op: Any, args: tuple, params: dict) -> Any:
+    st = state
+    obs = st.observers
+    fwd = None
+    st.in_observer = True
+    try:
+        for o in obs:
+            r = o.before(op, args, params)
+            if r is None:
+                continue
+            if type(r) is Override:
+                args = r.args
+                fwd = r.forward or fwd
+            else:
+                args = tuple(r)
+    finally:
+        st.in_observer = False
+    result = apply(op, args, params, fwd, True)
+    st.in_observer = True
+    try:
+        for o in reversed(obs):
+            o.after(op, args, params, result)
+    finally:
+        st.in_observer = False
+    return result
+
+
+def _observed_vjp(node: Node, g: Any, tensor_mode: bool, needed: Any, obs: tuple) -> list:
+    st = state
+    st.in_observer = True
+    try:
+        for o in obs:
+            o.before_vjp(node, g)
+    finally:
+        st.in_observer = False
+    cts = _input_cotangents(node, g, tensor_mode, needed)
+    st.in_observer = True
+    try:
+        for o in reversed(obs):
+            o.after_vjp(node, g, cts)
+    finally:
+        st.in_observer = False
+    return cts
+
+
+def _observed_free(node: Node, obs: tuple) -> None:
+    st = state
+    st.in_observer = True
+    try:
+        for o in obs:
+            o.freed(node)
+    finally:
+        st.in_observer = False
 
 
 # ---------------------------------------------------------------------------
@@ -533,6 +670,7 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
         grads[k] = _wrap_ct(v, b0) if tensor_mode else _unwrap_ct(v)
 
     results: list = [None] * len(inputs) if inputs is not None else []
+    obs = observers()
     prev = state.grad_enabled
     state.grad_enabled = tensor_mode
     try:
@@ -562,12 +700,17 @@ def backward(roots: Sequence[Tensor], cotangents: Sequence[Any] | None = None, *
                 node.check_versions()
             if node.n_out > 1:
                 g = tuple(g)
-            cts = _input_cotangents(node, g, tensor_mode, needed)
+            if obs:
+                cts = _observed_vjp(node, g, tensor_mode, needed, obs)
+            else:
+                cts = _input_cotangents(node, g, tensor_mode, needed)
             for e, ct in zip(node.edges, cts):
                 if ct is not None:
                     _accum(grads, e[0], e[1], ct)
             if not retain_graph:
                 _free(node)
+                if obs:
+                    _observed_free(node, obs)
     finally:
         state.grad_enabled = prev
     if inputs is None:
@@ -616,6 +759,7 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool, kept: dict |
     """
     kept = {} if kept is None else kept
     st = state
+    obs = st.observers if _OBSERVING[0] else ()
     prev = st.grad_enabled
     st.grad_enabled = False
     pop = grads.pop
@@ -648,7 +792,12 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool, kept: dict |
                 node.check_versions()
             op = node.op
             vjps = op.vjps
-            if node.n_out == 1 and vjps is not None and len(vjps) == len(edges):
+            if obs:
+                for e, ct in zip(edges, _observed_vjp(node, tuple(g) if node.n_out > 1 else g,
+                                                      False, None, obs)):
+                    if ct is not None:
+                        _accum(grads, e[0], e[1], ct)
+            elif node.n_out == 1 and vjps is not None and len(vjps) == len(edges):
                 b = node.b
                 xp = b.xp
                 raw = node.raw
@@ -683,6 +832,8 @@ def _walk_plain(grads: dict, deps: dict, ready: list, retain: bool, kept: dict |
             if not retain:
                 node.raw = node.args = node.out = node.out_tan = node.params = None
                 node.freed = True
+                if obs:
+                    _observed_free(node, obs)
     finally:
         st.grad_enabled = prev
 
