@@ -34,7 +34,7 @@ from .tensor import _NAMESPACE, Leaf, Tensor
 from .zero import ZERO
 
 __all__ = ["Node", "apply", "backward", "unbroadcast", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "state", "Observer", "Override", "observe", "observers"]
+           "is_grad_enabled", "state", "Observer", "Override", "observe", "observers", "replace_observers"]
 
 
 class _State(threading.local):
@@ -358,7 +358,16 @@ class Observer:
     Install one with ``with observe(obs): ...``. Observers nest; ``before`` runs
     outermost first, ``after`` innermost first. Ops an observer's own callbacks
     call are not observed. Every method is optional (these defaults do nothing).
+
+    An observer that changes what ops compute (autocast) sets ``steers = True``:
+    checkpointing then reinstalls it while it recomputes a region during backward,
+    so the recomputation computes what the forward pass did.
     """
+
+    steers = False
+    # Observers that rewrite arguments before anyone else sees them (checkpointing's capture and
+    # replay) set ``front = True``: they run before the others, in the order they were installed.
+    front = False
 
     def before(self, op: Any, args: tuple, params: dict) -> "tuple | Override | None":
         """Called before ``op`` runs; return new ``args`` or an :class:`Override` to change the call."""
@@ -384,17 +393,39 @@ class observe:
         self.observer = observer
 
     def __enter__(self) -> Observer:
-        state.observers = state.observers + (self.observer,)
-        with _OBSERVING_LOCK:
-            _OBSERVING[0] += 1
-        return self.observer
+        obs = state.observers
+        o = self.observer
+        if o.front:   # after the front observers already there, before every other
+            i = next((k for k, x in enumerate(obs) if not x.front), len(obs))
+            _set_observers(obs[:i] + (o,) + obs[i:])
+        else:
+            _set_observers(obs + (o,))
+        return o
 
     def __exit__(self, *exc: Any) -> None:
         obs = state.observers
         i = len(obs) - 1 - obs[::-1].index(self.observer)
-        state.observers = obs[:i] + obs[i + 1:]
-        with _OBSERVING_LOCK:
-            _OBSERVING[0] -= 1
+        _set_observers(obs[:i] + obs[i + 1:])
+
+
+class replace_observers:
+    """``with replace_observers(obs):`` runs the block with exactly these observers on this thread."""
+
+    def __init__(self, obs: tuple) -> None:
+        self.obs = tuple(obs)
+
+    def __enter__(self) -> None:
+        self.saved = state.observers
+        _set_observers(self.obs)
+
+    def __exit__(self, *exc: Any) -> None:
+        _set_observers(self.saved)
+
+
+def _set_observers(obs: tuple) -> None:
+    with _OBSERVING_LOCK:
+        _OBSERVING[0] += len(obs) - len(state.observers)
+        state.observers = obs
 
 
 def observers() -> tuple:
