@@ -1,7 +1,12 @@
-"""xpgrad.testing: check_grads passes correct rules and catches wrong ones at the order they break."""
+"""xpgrad.testing: check_grads, gradcheck and gradgradcheck pass correct rules and catch wrong ones at the
+order they break."""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import xpgrad as xg
 from xpgrad import testing
@@ -168,3 +173,166 @@ def test_materialize_sample_specs():
 def test_materialize_pos_spec_documented_by_sample():
     (a,), _ = testing.materialize(Sample((("pos", (50,)),)))
     assert a.shape == (50,) and all(0.5 <= v <= 2 for v in a.tolist())
+
+
+# ---------------------------------------------------------------- gradcheck, gradgradcheck (public API)
+
+XR = xg.asarray([0.5, 1.0, 2.0], requires_grad=True)
+YR = xg.asarray([1.5, -0.3, 0.7], requires_grad=True)
+
+
+@xg.custom_vjp
+def sin_vjp_twice(x):
+    return xg.sin(x)
+
+
+# the VJP is off by a factor of 2
+sin_vjp_twice.defvjp(lambda x: (xg.sin(x), x), lambda x, g: (2.0 * g * xg.cos(x),))
+
+
+@xg.custom_vjp
+def sin_vjp_detached_x(x):
+    return xg.sin(x)
+
+
+# right value, but cos(x) is detached: differentiating the VJP with respect to x gives 0, not -g sin(x)
+sin_vjp_detached_x.defvjp(lambda x: (xg.sin(x), x), lambda x, g: (g * xg.cos(x.detach()),))
+
+
+@xg.custom_vjp
+def sin_vjp_detached_g(x):
+    return xg.sin(x)
+
+
+# right value, right in x, but g is detached: the derivative with respect to the cotangent is 0
+sin_vjp_detached_g.defvjp(lambda x: (xg.sin(x), x), lambda x, g: (g.detach() * xg.cos(x),))
+
+
+@pytest.mark.parametrize("fast_mode", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("f,args", [
+    (xg.sin, (XR,)),
+    (lambda a, b: xg.sin(a) * b + a / (1.0 + b * b), (XR, YR)),
+    (lambda a, b: (a * b, xg.sum(xg.exp(a))), (XR, YR)),                     # several outputs
+    (lambda a, m: xg.tanh(a) @ m, (XR, xg.asarray([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]]))),  # m fixed
+    (lambda a, n: a ** n, (XR, 3)),                                          # a Python number held fixed
+    (lambda z: xg.exp(z) * z, (xg.asarray(np.array([0.5 + 0.2j, -1.0 + 1.0j]), requires_grad=True),)),
+    (lambda z: xg.abs(z) ** 2, (xg.asarray(np.array([0.5 + 0.2j, -1.0 + 1.0j]), requires_grad=True),)),
+], ids=["sin", "binary", "tuple_out", "fixed_tensor", "fixed_number", "complex", "complex_to_real"])
+def test_gradcheck_and_gradgradcheck_pass_correct_functions(f, args, fast_mode):
+    assert testing.gradcheck(f, args, fast_mode=fast_mode) is True
+    assert testing.gradgradcheck(f, args, fast_mode=fast_mode) is True
+
+
+def test_gradcheck_takes_a_single_tensor():
+    assert testing.gradcheck(xg.exp, XR)
+
+
+def test_a_wrong_vjp_fails_gradcheck_with_where_and_by_how_much():
+    with pytest.raises(testing.GradcheckError) as info:
+        testing.gradcheck(sin_vjp_twice, (XR,))
+    msg = str(info.value)
+    # the largest difference is at x = 0.5: analytical 2 cos(0.5) = 1.7552, numerical cos(0.5) = 0.87758
+    assert "gradcheck(sin_vjp_twice): the Jacobian of the output with respect to input 0" in msg
+    assert "max abs difference 0.877583 at output element (0,), input element (0,)" in msg
+    assert "analytical (xpgrad) 1.755165" in msg and "numerical 0.877582" in msg
+    assert isinstance(info.value, AssertionError) and isinstance(info.value, xg.XpgradError)
+    with pytest.raises(testing.GradcheckError, match=r"fast_mode=True.*input 0"):
+        testing.gradcheck(sin_vjp_twice, (XR,), fast_mode=True)
+    assert testing.gradcheck(sin_vjp_twice, (XR,), raise_exception=False) is False
+
+
+def test_the_failing_input_is_named():
+    # d/db [a sin b] is a cos b; the VJP says 2 a cos b: off by |a cos b| = [1.316, 0.162, 0.291]
+    with pytest.raises(testing.GradcheckError,
+                       match=r"with respect to input 1 .*difference 1.31637 at output element \(0,\)"):
+        testing.gradcheck(lambda a, b: a * sin_vjp_twice(b), (YR, XR))
+
+
+def test_a_vjp_that_is_right_but_not_differentiable_passes_gradcheck_and_fails_gradgradcheck():
+    assert testing.gradcheck(sin_vjp_detached_x, (XR,))
+    with pytest.raises(testing.GradcheckError) as info:
+        testing.gradgradcheck(sin_vjp_detached_x, (XR,))
+    msg = str(info.value)
+    # d/dx (g cos x) = -g sin x, but xpgrad differentiates a detached cos(x): 0
+    assert ("gradgradcheck(sin_vjp_detached_x): the Jacobian of the gradient for input 0 with respect to "
+            "input 0") in msg
+    assert "analytical (xpgrad) 0," in msg
+    assert testing.gradgradcheck(sin_vjp_detached_x, (XR,), raise_exception=False) is False
+    assert testing.gradgradcheck(sin_vjp_detached_x, (XR,), raise_exception=False, fast_mode=True) is False
+
+
+def test_gradgradcheck_differentiates_with_respect_to_the_output_cotangents_too():
+    assert testing.gradcheck(sin_vjp_detached_g, (XR,))
+    u = xg.asarray([0.3, -1.0, 2.0])
+    # with a fixed cotangent only the inputs are differentiated: the detached g goes unnoticed
+    assert testing.gradgradcheck(sin_vjp_detached_g, (XR,), grad_outputs=(u,))
+    with pytest.raises(testing.GradcheckError,
+                       match=r"the gradient for input 0 with respect to grad_outputs\[0\]"):
+        testing.gradgradcheck(sin_vjp_detached_g, (XR,), grad_outputs=(u.requires_grad_(),))
+    with pytest.raises(testing.GradcheckError, match="grad_outputs\\[0\\]"):
+        testing.gradgradcheck(sin_vjp_detached_g, (XR,))     # random cotangents require grad
+
+
+def test_gradcheck_refuses_bad_inputs_clearly():
+    with pytest.raises(xg.DTypeError,
+                       match=r"input 0 is \(2,\) float32 on cpu; finite differences need float64"):
+        testing.gradcheck(xg.sin, (xg.asarray([1.0, 2.0], dtype=xg.float32, requires_grad=True),))
+    with pytest.raises(xg.NotDifferentiableError, match="no input requires grad"):
+        testing.gradcheck(xg.sin, (xg.asarray([1.0, 2.0]),))
+    with pytest.raises(xg.ShapeError, match="2 grad_outputs for 1 floating outputs"):
+        testing.gradgradcheck(xg.sin, (XR,), grad_outputs=(XR, XR))
+    with pytest.raises(xg.ShapeError,
+                       match=r"grad_outputs\[0\] is \(2,\) float64 on cpu but output 0 is \(3,\)"):
+        testing.gradgradcheck(xg.sin, (XR,), grad_outputs=(xg.asarray([1.0, 2.0]),))
+    with pytest.raises(xg.DTypeError, match=r"grad_outputs\[0\] is \(3,\) float32"):
+        u32 = xg.asarray([1.0, 2.0, 3.0], dtype=xg.float32, requires_grad=True)
+        testing.gradgradcheck(xg.sin, (XR,), grad_outputs=(u32,))
+
+
+@pytest.fixture(params=["cpu", "opencl:0", "fpga:0", "cuda:0"])
+def device(request):
+    try:
+        return xg.get_backend(request.param).device
+    except xg.XpgradError as exc:
+        if request.param in os.environ.get("XPGRAD_REQUIRE_DEVICES", "").split(","):
+            pytest.fail(f"{request.param} is required (XPGRAD_REQUIRE_DEVICES) but not usable: {exc}")
+        pytest.skip(f"{request.param} is not usable here: {exc}")
+
+
+def test_gradcheck_and_gradgradcheck_on_a_device(device):
+    x = xg.asarray([0.5, 1.0, 2.0], requires_grad=True, device=device)
+    y = xg.asarray([1.5, -0.3, 0.7], requires_grad=True, device=device)
+    seen = set()
+
+    def f(a, b):
+        seen.add((a.device, b.device))         # every evaluation, the finite differences' too
+        return xg.sin(a) * b + a / (1.0 + b * b)
+
+    assert testing.gradcheck(f, (x, y)) and testing.gradgradcheck(f, (x, y))
+    assert seen == {(device, device)}
+    assert not testing.gradcheck(sin_vjp_twice, (x,), raise_exception=False)
+    assert testing.gradcheck(sin_vjp_detached_x, (x,))
+    assert not testing.gradgradcheck(sin_vjp_detached_x, (x,), raise_exception=False)
+
+
+COMPOSITIONS = [
+    lambda a, b: xg.sin(a) * b + xg.exp(-a * a),
+    lambda a, b: xg.tanh(a) / (1.0 + b * b),
+    lambda a, b: xg.log1p(a * a) * xg.cos(b) - xg.sqrt(1.0 + b * b),
+    lambda a, b: xg.sum(a * xg.sigmoid(b), axis=-1),
+]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, len(COMPOSITIONS) - 1),
+       st.lists(st.integers(1, 3), min_size=0, max_size=3).filter(lambda s: np.prod(s) <= 8),
+       st.booleans(), st.integers(0, 2 ** 16))
+def test_property_elementwise_compositions_pass_at_random_shapes(which, shape, broadcast, seed):
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    b_shape = shape[-1:] if broadcast else shape          # b broadcasts against a along the last axis
+    a = xg.asarray(rng.uniform(-2, 2, shape), requires_grad=True)
+    b = xg.asarray(rng.uniform(-2, 2, b_shape), requires_grad=True)
+    f = COMPOSITIONS[which]
+    assert testing.gradcheck(f, (a, b))
+    assert testing.gradgradcheck(f, (a, b))

@@ -8,8 +8,18 @@ from typing import Any
 from .core.tape import backward as _backward
 from .core.tape import enable_grad, no_grad, set_grad_enabled  # noqa: F401
 from .core.tensor import Tensor
+from .testing import gradcheck, gradgradcheck  # noqa: F401  (torch.autograd.gradcheck's place)
 
-__all__ = ["grad", "backward"]
+__all__ = ["grad", "backward", "gradcheck", "gradgradcheck", "detect_anomaly",  # noqa: F822 (lazy)
+           "set_detect_anomaly"]  # noqa: F822
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("detect_anomaly", "set_detect_anomaly"):
+        from . import anomaly
+
+        return getattr(anomaly, name)
+    raise AttributeError(f"module 'xpgrad.autograd' has no attribute {name!r}")
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

@@ -33,7 +33,8 @@ def test_every_error_derives_from_xpgrad_error_and_a_builtin(exc, builtin):
 def test_every_exported_error_derives_from_xpgrad_error_and_a_builtin():
     exported = [getattr(errors, n) for n in errors.__all__ if n not in ("XpgradError", "describe")]
     assert {e for e, _ in HIERARCHY} <= set(exported)
-    builtins = (ValueError, TypeError, RuntimeError, IndexError, KeyError, LookupError, MemoryError)
+    builtins = (ValueError, TypeError, RuntimeError, IndexError, KeyError, LookupError, MemoryError,
+                FloatingPointError)
     for exc in exported:
         assert issubclass(exc, xg.XpgradError), exc
         assert issubclass(exc, builtins), f"{exc.__name__} derives from no built-in exception"

@@ -20,7 +20,7 @@ import weakref
 from typing import Any
 
 from .device import Backend, backend_of, get_backend, is_array
-from .errors import NotDifferentiableError
+from .errors import BackwardError, NotDifferentiableError
 
 __all__ = ["Tensor", "Leaf", "namespace", "unwrap", "API_VERSIONS"]
 
@@ -151,36 +151,81 @@ class Tensor:
         self.requires_grad = requires_grad
         return self
 
-    def register_hook(self, hook: Any) -> Any:
+    def register_hook(self, hook: Any) -> "_HookHandle":
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
 
-        Returns a handle whose ``remove()`` unregisters the hook.
+        ``grad`` is the whole gradient of this tensor (every use summed). The
+        replacement must have the gradient's shape, dtype and device (anything
+        else raises :class:`~xpgrad.BackwardError` naming the tensor); it is what
+        flows on to the ops upstream and into the leaves' ``.grad``. Hooks run in
+        the order they were registered, each on the previous one's result; under
+        ``create_graph=True`` they run on recorded tensors, so what they compute is
+        differentiated too. Returns a handle whose ``remove()`` unregisters the hook.
+
+        >>> import xpgrad as xg
+        >>> x = xg.asarray([1.0, -3.0], requires_grad=True)
+        >>> y = x * 2.0
+        >>> h = y.register_hook(lambda g: xg.clip(g, -1.0, 1.0))   # clip what reaches x
+        >>> (y * y).sum().backward()                  # dL/dy = 2y = [4, -12], clipped to [1, -1]
+        >>> x.grad.tolist()
+        [2.0, -2.0]
+        >>> h.remove()
         """
+        if not callable(hook):
+            raise TypeError(f"register_hook needs a callable hook(grad), got {type(hook).__name__}")
+        hooks = self._hook_list()
+        checked = _CheckedHook(hook, self)
+        # retain_grad's hook stays last, so a retained .grad is the gradient after every hook (as PyTorch)
+        if hooks and type(hooks[-1]) is _RetainGrad:
+            hooks.insert(len(hooks) - 1, checked)
+        else:
+            hooks.append(checked)
+        return _HookHandle(hooks, checked)
+
+    def _hook_list(self) -> list:
+        """The list of hooks run on this tensor's gradient, created on first use."""
         if self._edge is None:
-            raise NotDifferentiableError("cannot register a hook on a tensor that does not require grad")
+            raise NotDifferentiableError(
+                f"cannot register a hook on {_what(self)}: it does not require grad, so no gradient "
+                "reaches it for a hook to see; set requires_grad=True on the inputs it is computed from")
         node, idx = self._edge
         if type(node) is Leaf:
             if node.hooks is None:
                 node.hooks = []
-            hooks = node.hooks
-        else:
-            if node.hooks is None:
-                node.hooks = {}
-            hooks = node.hooks.setdefault(idx, [])
-        hooks.append(hook)
-        return _HookHandle(hooks, hook)
+            return node.hooks
+        if node.hooks is None:
+            node.hooks = {}
+        return node.hooks.setdefault(idx, [])
 
     def retain_grad(self) -> None:
-        """Keep ``.grad`` on a non-leaf tensor after ``backward`` (leaves always keep it)."""
-        if self.is_leaf:
-            return
-        ref = weakref.ref(self)
+        """Keep ``.grad`` on a non-leaf tensor after ``backward`` (leaves always keep it).
 
-        def _retain(g: "Tensor") -> None:
-            t = ref()
-            if t is not None:
-                t.grad = g if t.grad is None else t.grad + g
-        self.register_hook(_retain)
+        The kept gradient is the one after this tensor's hooks have run, and it
+        accumulates over backward passes as a leaf's does. Calling it twice keeps one.
+
+        >>> import xpgrad as xg
+        >>> x = xg.asarray([1.0, 2.0], requires_grad=True)
+        >>> y = x * x
+        >>> y.retain_grad()
+        >>> (y * 3.0).sum().backward()
+        >>> y.grad.tolist()
+        [3.0, 3.0]
+        """
+        if self._edge is None:
+            raise NotDifferentiableError(
+                f"retain_grad() on {_what(self)}: it does not require grad, so no gradient reaches it; "
+                "set requires_grad=True on the inputs it is computed from")
+        if self.is_leaf or self.retains_grad:
+            return
+        self._hook_list().append(_RetainGrad(self))
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether :meth:`retain_grad` was called on this (non-leaf) tensor."""
+        e = self._edge
+        if e is None or type(e[0]) is Leaf or not e[0].hooks:
+            return False
+        return any(type(h) is _RetainGrad and h.ref() is self for h in e[0].hooks.get(e[1], ()))
 
     def _share_vc(self) -> list:
         vc = self._vc
@@ -350,14 +395,102 @@ class Tensor:
 
 
 class _HookHandle:
+    """What :meth:`Tensor.register_hook` returns: ``remove()`` unregisters the hook (also on leaving a
+    ``with`` block)."""
+
     __slots__ = ("_hooks", "_hook")
 
     def __init__(self, hooks: list, hook: Any) -> None:
         self._hooks, self._hook = hooks, hook
 
     def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
+        # by identity: each registration has its own wrapper, so a hook registered twice is removed once
+        for i, h in enumerate(self._hooks):
+            if h is self._hook:
+                del self._hooks[i]
+                return
+
+    def __enter__(self) -> "_HookHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def _what(t: "Tensor") -> str:
+    """"the tensor (2, 3) float64 on cpu computed by 'multiply'": which tensor a hook message is about."""
+    e = t._edge
+    desc = f"{tuple(t.shape)} {t.dtype} on {t.device}"
+    if e is None:
+        return f"the tensor {desc}"
+    if type(e[0]) is Leaf:
+        return f"the leaf tensor {desc}"
+    if e[0].n_out > 1:
+        return f"the tensor {desc}, output {e[1]} of '{e[0].op.name}'"
+    return f"the tensor {desc} computed by '{e[0].op.name}'"
+
+
+class _CheckedHook:
+    """A user's gradient hook, with its result checked: a gradient of the wrong shape, dtype or device
+    would otherwise fail deep in a VJP rule, or be accumulated silently in the wrong precision."""
+
+    __slots__ = ("fn", "what")
+
+    def __init__(self, fn: Any, t: "Tensor") -> None:
+        self.fn = fn
+        self.what = _what(t)
+
+    def __call__(self, g: "Tensor") -> "Tensor | None":
+        r = self.fn(g)
+        if r is None:
+            return None
+        if not isinstance(r, Tensor):
+            bad = None
+            if isinstance(r, (int, float, complex)) or is_array(r):
+                try:
+                    r = Tensor(r, device=g.device)
+                except Exception as exc:
+                    bad = exc
+            else:
+                bad = "return a tensor or an array"
+            if bad is not None:
+                raise BackwardError(f"the gradient hook {_hook_name(self.fn)} on {self.what} returned a "
+                                    f"{type(r).__name__}, which is not a gradient: {bad}")
+        if r.shape != g.shape or r.dtype != g.dtype or r.device != g.device:
+            raise BackwardError(
+                f"the gradient hook {_hook_name(self.fn)} on {self.what} returned "
+                f"{tuple(r.shape)} {r.dtype} on {r.device}, but the gradient it was given is "
+                f"{tuple(g.shape)} {g.dtype} on {g.device}; return a tensor of the same shape, dtype and "
+                "device (or None to keep the gradient)")
+        return r
+
+
+def _hook_name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+class _RetainGrad:
+    """The hook :meth:`Tensor.retain_grad` adds: stores the gradient in ``.grad`` (always run last)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, t: "Tensor") -> None:
+        self.ref = weakref.ref(t)
+
+    def __call__(self, g: "Tensor") -> None:
+        t = self.ref()
+        if t is None:
+            return None
+        from .tape import state
+
+        if not state.grad_enabled:
+            # a plain backward: the array flows on and may become a leaf's .grad; keep a copy of our own
+            g = Tensor._make(g._b.copy(g.data), g._b)
+        if t.grad is None:
+            t.grad = g
+        else:
+            t.grad = t.grad + g
+        return None
 
 
 def unwrap(obj: Any) -> Any:
