@@ -16,6 +16,10 @@ its cost model says is cheapest for the call's shapes, dtypes and device.
   (``XPGRAD_WISDOM``, ``XPGRAD_CACHE_DIR``).
 * :func:`calibrate` — measure a device's profile (what the cost models read)
   and store it; ``python -m xpgrad calibrate`` does the same.
+* ``xpgrad.use_deterministic(True)`` — set aside kernels declared
+  ``deterministic=False`` (float atomics), never time (``measure`` plans as
+  ``estimate``) and ignore saved timings; a call with no deterministic kernel
+  raises ``DeterminismError`` (``explain`` shows ``choice: none`` and why).
 
 >>> import xpgrad as xg
 >>> x, w = xg.ones((1, 3, 16, 16)), xg.ones((8, 3, 3, 3))

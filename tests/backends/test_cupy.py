@@ -144,7 +144,8 @@ def test_the_cuda_family_is_registered_with_its_kernels():
     assert fam.plugin == "xpgrad.backends.cupy.plugin"
     assert fam.family.install_hint == "pip install xpgrad[cuda]"
     ks = {(k.op, k.family) for k, plugin in r.kernels if plugin == "xpgrad.backends.cupy.plugin"}
-    assert ks == {("softmax", "cuda"), ("log_softmax", "cuda"), ("logsumexp", "cuda")}
+    assert ks == {("softmax", "cuda"), ("log_softmax", "cuda"), ("logsumexp", "cuda"),
+                  ("scatter_add", "cuda")}
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed here")
@@ -255,3 +256,102 @@ def test_host_transfers_and_ownership(cuda):
     t = xg.asarray(xg.asarray(a), device="cuda:0")   # host -> device through the Tensor
     assert t.device == "cuda:0" and t.numpy().tolist() == a.tolist()
     assert cuda.profile is not None and "compute capability" in cuda.profile.describe()
+
+
+# -- scatter_add with cupyx.scatter_add (atomicAdd: not deterministic) --------------------------------------
+
+from xpgrad.backends.cupy import scatter as cuda_scatter  # noqa: E402
+from xpgrad.core.dispatch import Signature  # noqa: E402
+
+
+def _sa_sig(dtypes, key, shapes=((10,), (6,)), device="cuda:0"):
+    return Signature.of("scatter_add", list(shapes), list(dtypes), params={"key": key}, device=device)
+
+
+def test_the_atomic_cuda_scatter_add_is_registered_as_not_deterministic():
+    (k,) = [k for k, plugin in report().kernels if plugin == "xpgrad.backends.cupy.plugin"
+            and k.op == "scatter_add"]
+    assert k.family == "cuda" and k.deterministic is False and k.name == "atomic"
+    assert k.supports is cuda_scatter.supports and k.cost is cuda_scatter.atomic_cost
+
+
+@pytest.mark.parametrize("dtypes, key, why", [
+    (("float32", "float32"), np.array([1, 1, 2]), None),
+    (("float64", "float64"), ([0, 0], slice(None)), None),
+    (("float32", "float32"), (slice(1, 3), 0), "basic key"),
+    (("int32", "int32"), np.array([1, 1]), "not int32"),
+    (("float32", "float64"), np.array([1, 1]), "not of the destination's dtype"),
+    (("float32", "float32"), (np.ones(3, bool), np.ones(4, bool)), "at most one boolean mask"),
+])
+def test_which_calls_the_atomic_cuda_kernel_takes(dtypes, key, why):
+    got = cuda_scatter.supports(_sa_sig(dtypes, key))
+    assert got is True if why is None else why in got
+
+
+def test_the_atomic_cuda_cost_model():
+    attrs = {"MultiProcessorCount": 132, "ClockRate": 1_980_000, "ComputeCapabilityMajor": 9,
+             "ComputeCapabilityMinor": 0, "MemoryClockRate": 2_619_000, "GlobalMemoryBusWidth": 6144}
+    p = profile_from_attributes("NVIDIA H200", attrs, 141 * 10**9)
+    spread = cuda_scatter.atomic_cost(_sa_sig(("float32", "float32"), None, ((10 ** 6,), (10 ** 6,))), p)
+    # 3 launches + (2·4e6 + 1e6·20) bytes at 4.02 TB/s
+    assert spread == pytest.approx(3 * 5e-6 + 28e6 / p.memory_bandwidth)
+    piled = cuda_scatter.atomic_cost(_sa_sig(("float32", "float32"), None, ((10,), (10 ** 6,))), p)
+    assert piled == pytest.approx(3 * 5e-6 + 1e5 * 2e-9)     # 100 000 atomics on one address, in turn
+    assert cuda_scatter.sizes(_sa_sig(("float32", "float32"), (np.zeros(50, np.int64),),
+                                      ((8,), ()))) == (8, 50, 4)
+
+
+def test_the_atomic_cuda_forward_with_a_fake_cupy(monkeypatch):
+    """The Python side (device keys, a copy, the call of cupyx.scatter_add), where no GPU is available."""
+    calls = []
+    cp = types.ModuleType("cupy")
+    cp.ndarray = _FakeDeviceArray
+    cp.asarray = lambda a: np.asarray(a).view(_FakeDeviceArray)
+    cpx = types.ModuleType("cupyx")
+
+    def scatter_add(a, slices, value):
+        calls.append(slices)
+        np.add.at(a, slices, value)
+
+    cpx.scatter_add = scatter_add
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    monkeypatch.setitem(sys.modules, "cupyx", cpx)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 3)).view(_FakeDeviceArray)
+    g = rng.standard_normal((7, 3))
+    key = ([0, 0, 4, 0, 2, 2, -1], slice(None))
+    got = cuda_scatter.scatter_add_atomic(None, z, g, key=key)
+    want = np.asarray(z).copy()
+    np.add.at(want, key, g)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+    assert got is not z and not np.shares_memory(got, z)          # out of place
+    (k,) = calls
+    assert isinstance(k[0], _FakeDeviceArray) and k[1] == slice(None)   # the list moved to the device
+
+
+def test_atomic_scatter_add_on_cuda(cuda):
+    rng = np.random.default_rng(1)
+    idx = rng.integers(0, 16, 20000)
+    for dtype in ("float32", "float64"):
+        z, g = rng.standard_normal(16).astype(dtype), rng.standard_normal(20000).astype(dtype)
+        want = z.copy()
+        np.add.at(want, idx, g)
+        zd, gd = xg.asarray(z, device="cuda:0"), xg.asarray(g, device="cuda:0")
+        assert xg.dispatch.explain("scatter_add", zd, gd, key=idx).choice == "atomic"
+        got = xg.get_op("scatter_add")(zd, gd, key=idx)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-4)
+
+
+def test_repeated_getitem_vjps_on_cuda_are_bitwise_identical_under_determinism(cuda):
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal(64).astype(np.float32)
+    idx = rng.integers(0, 64, 20000)
+    wd = xg.asarray(rng.standard_normal(20000).astype(np.float32), device="cuda:0")
+    zeros = xg.zeros(64, dtype=xg.float32, device="cuda:0")
+    reference = xg.get_op("scatter_add").forward(cuda.xp, zeros.data, wd.data, key=idx)   # sort-based
+    with xg.use_deterministic():
+        assert xg.dispatch.explain("scatter_add", zeros, wd, key=idx).choice == "generic"
+        for _ in range(20):
+            x = xg.asarray(x0, device="cuda:0", requires_grad=True)
+            xg.sum(x[idx] * wd).backward()
+            np.testing.assert_array_equal(x.grad.numpy(), cuda.to_host(reference))

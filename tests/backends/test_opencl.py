@@ -696,11 +696,11 @@ def test_scatter_add_accumulates_like_add_at(key, gshape, dtype, rng):
 
 
 def test_scatter_add_is_the_kernel_of_the_op():
-    from xpgrad.backends.opencl.plugin import _scatter_add
+    from xpgrad.backends.opencl.plugin import _scatter_add, _scatter_add_atomic
 
-    op = xg.get_op("scatter_add")
-    assert op.kernels.get(BACKEND) in (_scatter_add,) or getattr(op.kernels.get(BACKEND), "__name__", "") \
-        == "_scatter_add"
+    d = xg.get_op("scatter_add").kernels.get(BACKEND)   # a dispatcher: bucketed sum or atomics, by cost
+    kinds = {k.forward: k.deterministic for k in d.kernels}
+    assert kinds == {_scatter_add: True, _scatter_add_atomic: False}
 
 
 # ---------------------------------------------------------------- host fallback
@@ -910,3 +910,87 @@ def test_programs_are_cached():
         _ = up(np.ones((k + 1, 3))).T * 3.0 + 1.0   # other shapes, same programs
     assert D.programs() <= n + 1   # at most the strided variant is new
     assert isinstance(kernels.MAXD, int)
+
+
+# ---------------------------------------------------------------- scatter_add: atomics (not deterministic)
+
+
+ATOMIC_KEYS = ADD_KEYS + [
+    (np.random.default_rng(7).integers(0, 4, 5000), (5000, 5)),          # every row hit ~1250 times
+    ((np.zeros(3000, np.int64), np.random.default_rng(8).integers(0, 5, 3000)), (3000,)),
+    ((np.array([[True, False, True, True, False]] * 4)), (12,)),           # a mask: each element once
+    (([0, 0, 0, 1], [4, 4, -1, 0]), ()),                                  # a broadcast scalar addend
+]
+
+
+@pytest.mark.parametrize("key,gshape", ATOMIC_KEYS, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_atomic_scatter_add_sums_like_add_at(key, gshape, dtype, rng):
+    from xpgrad.backends.opencl.indexing import scatter_add
+
+    z = rng.standard_normal((4, 5)).astype(dtype)
+    g = rng.standard_normal(gshape).astype(dtype)
+    want = z.copy()
+    np.add.at(want, key, g)
+    zd = up(z)
+    got = scatter_add(zd, key, up(g) if gshape else g.item(), atomic=True)
+    n = z[key].size    # at most this many additions land on one element
+    # any order of the additions: within n roundings of the exact sums
+    close(got, want, dtype, rtol=n * np.finfo(dtype).eps * 4, atol=n * np.finfo(dtype).eps * 8)
+    close(zd, z, dtype, rtol=0, atol=0)          # out of place: z untouched
+
+
+def test_atomic_scatter_add_declines_what_it_cannot_race_on():
+    from xpgrad.backends.opencl import indexing
+    from xpgrad.core.dispatch import Signature
+
+    def sig(dtype, key):
+        return Signature.of("scatter_add", [(4, 5), (3, 5)], dtype, params={"key": key}, device=DEV)
+
+    assert indexing.atomic_supports(sig("float32", np.array([0, 0, 1]))) is True
+    assert "basic key" in indexing.atomic_supports(sig("float32", (slice(1, 3), 0)))
+    assert "not int32" in indexing.atomic_supports(sig("int32", np.array([0, 0, 1])))
+    f64 = indexing.atomic_supports(sig("float64", np.array([0, 0, 1])))
+    has64 = FP64 and "cl_khr_int64_base_atomics" in D.cl_device.extensions.split()
+    assert f64 is True if has64 else "float64" in f64
+    with pytest.raises(TypeError, match="atomics here add float32 and float64 only"):
+        indexing.scatter_add(up(np.zeros(4, np.int32)), [0, 0], up(np.ones(2, np.int32)), atomic=True)
+
+
+def test_scatter_add_cost_models_prefer_atomics_and_price_long_buckets():
+    """The models (fit on this kind of device): atomics win; the bucketed sum slows with long buckets,
+    the atomic kernel does not (on a CPU: two lanes rarely collide)."""
+    from xpgrad.backends.opencl import indexing
+    from xpgrad.core.dispatch import Signature
+
+    prof = BACKEND.profile
+
+    def costs(nout, n):
+        s = Signature.of("scatter_add", [(nout,), (n,)], "float32", params={"key": np.zeros(n, np.int64)},
+                         device=DEV)
+        return indexing.bucketed_cost(s, prof), indexing.atomic_cost(s, prof)
+
+    for nout, n in [(10, 1000), (10, 10 ** 6), (10 ** 5, 10 ** 6)]:
+        bucketed, atomic = costs(nout, n)
+        assert atomic < bucketed
+    assert costs(10, 10 ** 6)[0] > 2 * costs(10 ** 5, 10 ** 6)[0]
+    assert indexing.scatter_add_sizes(Signature.of("scatter_add", [(8,), ()], "float32",
+                                                   params={"key": (np.zeros(40, np.int64),)})) == (8, 40, 4)
+
+
+def test_getitem_vjp_runs_the_atomic_kernel_by_default_and_the_bucketed_one_when_deterministic(rng):
+    idx = rng.integers(0, 6, 400)
+    x0 = rng.standard_normal(6).astype(np.float32)
+    g0 = rng.standard_normal(400).astype(np.float32)
+    want = np.zeros(6, np.float32)
+    np.add.at(want, idx, g0)
+    zeros, gd = xg.zeros(6, dtype=xg.float32, device=DEV), xg.asarray(g0, device=DEV)
+    for det, choice in ((False, "atomic"), (True, "deterministic bucketed sum")):
+        with xg.use_deterministic(det):
+            assert xg.dispatch.explain("scatter_add", zeros, gd, key=idx).choice == choice
+            x = xg.asarray(x0, device=DEV, requires_grad=True)
+            xg.sum(x[idx] * gd).backward()
+            if det:
+                np.testing.assert_array_equal(x.grad.numpy(), want)       # bitwise numpy.add.at
+            else:
+                np.testing.assert_allclose(x.grad.numpy(), want, rtol=1e-5, atol=1e-5)

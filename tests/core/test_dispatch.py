@@ -153,6 +153,30 @@ def test_scalar_operands_and_unhashable_params_are_planned_once(op):
     assert D.stats()["planned"] == 2
 
 
+class _DeviceIndex:
+    """An index array whose contents must not be read (a device array: repr would download it)."""
+
+    def __init__(self, shape):
+        self.shape, self.dtype = shape, np.dtype(np.int64)
+
+    def __repr__(self):
+        raise AssertionError("the dispatcher read an array parameter's values")
+
+    __hash__ = None
+
+
+def test_array_parameters_key_decisions_by_shape_and_dtype_without_reading_them(op):
+    (a,) = kernels(op, (Counted("a"), 1.0, lambda sig: True))
+    d = op.kernels[CPU]
+    for _ in range(3):
+        assert d.select((x_of(3), np.float64(2.0)), {"key": (_DeviceIndex((5,)), slice(None))}) is a
+    assert D.stats()["planned"] == 1
+    d.select((x_of(3), np.float64(2.0)), {"key": (_DeviceIndex((6,)), slice(None))})
+    assert D.stats()["planned"] == 2
+    sig = D.Signature.of(op, [(3,)], params={"key": _DeviceIndex((2, 4)), "axis": np.int64(1)})
+    assert '["array",[2,4],"int64"]' in sig.key() and repr(np.int64(1)) in sig.key()
+
+
 # ---------------------------------------------------------------- out of resources
 
 

@@ -21,19 +21,21 @@ __all__ = ["register_kernel", "install_kernels", "kernels", "Kernel"]
 
 def register_kernel(op_name: str, family: Any, forward: Callable, *, name: str = "default",
                     supports: Callable | None = None, cost: Callable | None = None, version: str = "1",
-                    default: bool = False, plugin: str = "xpgrad") -> Kernel:
+                    default: bool = False, deterministic: bool = True, plugin: str = "xpgrad") -> Kernel:
     """Run ``forward`` for op ``op_name`` on every backend of ``family`` (or let the dispatcher choose).
 
     ``forward`` has the signature of the op's forward rule, ``(xp, *arrays, **params)``.
     ``family`` is a family name (``"opencl"``) or a Backend (its family is used).
     With ``supports``/``cost`` (see :class:`~xpgrad.core.dispatch.Kernel`) the kernel
-    competes with the other kernels of the op on that family.
+    competes with the other kernels of the op on that family. ``deterministic=False`` declares
+    a kernel whose bits can differ run to run (atomics): ``xpgrad.use_deterministic`` sets it aside.
 
     >>> register_kernel("scatter_add", "cpu", my_scatter_add)  # doctest: +SKIP
     """
     fam = family if isinstance(family, str) else family.family
     return _dispatch.register(Kernel(op_name, fam, forward, name=name, supports=supports, cost=cost,
-                                     version=version, default=default), plugin=plugin)
+                                     version=version, default=default, deterministic=deterministic),
+                             plugin=plugin)
 
 
 def kernels() -> list[tuple[str, str, Callable]]:

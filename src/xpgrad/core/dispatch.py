@@ -24,6 +24,17 @@ file, ``XPGRAD_CACHE_DIR`` the directory), keyed by op, shapes, dtypes, layouts,
 parameters, device identity, backend and driver versions and kernel versions;
 a corrupt or stale file is ignored with a warning and rebuilt.
 
+Determinism (:func:`set_deterministic`, the core of ``xpgrad.use_deterministic``):
+kernels whose results may differ run to run (float atomics) declare
+``Kernel.deterministic = False``, and an op whose own forward is not deterministic
+on some backend families says so in ``Op.deterministic``. In deterministic mode
+planning sets such kernels aside, never times candidates (``measure`` plans as
+``estimate``) and ignores saved timings; a call with no deterministic candidate
+raises :class:`~xpgrad.core.errors.DeterminismError` (or, with ``warn_only``, warns
+once per op and runs). The check happens only when a signature is planned: the
+cached path is the same dict lookup, and an op flagged nondeterministic gets a
+dispatcher on the backends concerned only while the mode is on.
+
 ``core`` names no device and no array library: backends bring kernels, profiles
 and their identity; this module only compares numbers.
 """
@@ -33,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
 import threading
 import time
@@ -42,14 +54,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import OutOfResourcesError, RegistryError
+from .errors import DeterminismError, OutOfResourcesError, RegistryError
 
 __all__ = ["Kernel", "Signature", "Dispatcher", "Explanation", "register", "candidates", "registered",
            "install", "explain", "choose", "prefer", "stay_on_device", "set_level", "get_level", "LEVELS",
            "gemm_time", "peak_rate", "memory_time", "transfer_time", "launch_time", "compute_time",
            "fft_time",
            "wisdom_path", "export_wisdom", "import_wisdom", "forget", "cache_dir", "stats", "kernels_of",
-           "save_profile", "load_profile", "itemsize"]
+           "save_profile", "load_profile", "itemsize", "set_deterministic", "deterministic_mode",
+           "op_deterministic", "DeterminismWarning"]
 
 LEVELS = ("estimate", "measure", "wisdom-only")
 WISDOM_FORMAT = "xpgrad-wisdom"
@@ -75,6 +88,9 @@ class Kernel:
     ``default`` marks the kernel ``wisdom-only`` planning uses with no wisdom;
     ``transfers`` declares a kernel that moves its operands to compute elsewhere
     (OpenCL's "host" matmul), so residency checks expect its round trips.
+    ``deterministic=False`` declares a kernel whose result may differ from run to
+    run (float atomics: the order of the additions, and so the rounding, varies);
+    under ``xpgrad.use_deterministic`` the dispatcher sets it aside.
 
     >>> Kernel("softmax", "cuda", fused_softmax, name="cuda-fused")      # doctest: +SKIP
     """
@@ -88,6 +104,7 @@ class Kernel:
     version: str = "1"
     default: bool = False
     transfers: bool = False   # computes elsewhere (on the host) by design: its transfers are not fallbacks
+    deterministic: bool = True   # the same bits on every run (False: float atomics, order-dependent sums)
     plugin: str = field(default="", compare=False)   # filled in by register()
 
     def check(self, signature: "Signature") -> str | None:
@@ -163,6 +180,11 @@ def _frozen(v: Any) -> Any:
         return tuple(sorted((str(k), _frozen(e)) for k, e in v.items()))
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
+    shape = getattr(v, "shape", None)
+    if shape is not None and hasattr(v, "dtype") and not isinstance(v, numbers.Number):
+        # an array parameter (scatter_add's index arrays): decisions depend on its shape and dtype, and its
+        # repr would read a device array back to the host
+        return ("array", tuple(int(n) for n in shape), _dtype_name(v.dtype))
     return repr(v)
 
 
@@ -358,8 +380,9 @@ def _attach(op_name: str, family: str, backend: Any = None) -> None:
     for b in ([backend] if backend is not None else list(_BY_DEVICE.values())):
         if b.family != family:
             continue
-        if len(cands) == 1 and cands[0].supports is None and cands[0].cost is None:
-            op.kernels[b] = cands[0].forward    # one unconditional kernel: no dispatch cost at all
+        one = cands[0]
+        if len(cands) == 1 and one.supports is None and one.cost is None and one.deterministic:
+            op.kernels[b] = one.forward    # one unconditional kernel: no dispatch cost at all
         else:
             d = Dispatcher(op, b, list(cands))
             _DISPATCHERS.add(d)
@@ -374,7 +397,18 @@ def install() -> None:
         _INSTALLED[0] = True
         for op_name, fam in list(_REG):
             _attach(op_name, fam)
-    on_register(lambda b: [_attach(o, f, b) for o, f in list(_REG) if f == b.family])
+        for op in list(_FLAGGED):
+            _sync_guards(op)
+    on_register(_attach_all)
+
+
+def _attach_all(b: Any) -> None:
+    """A new backend: its family's kernels, and guards for ops not deterministic on it."""
+    for o, f in list(_REG):
+        if f == b.family:
+            _attach(o, f, b)
+    for op in list(_FLAGGED):
+        _sync_guards(op, [b])
 
 
 def _dispatcher(op: Any, backend: Any) -> "Dispatcher | None":
@@ -510,6 +544,136 @@ def _forget_decisions(op: str | None = None) -> None:
     for d in list(_DISPATCHERS):
         if op is None or d.op.name == op:
             d.cache.clear()
+            d.plans.clear()
+
+
+# ================================================================ determinism
+
+class DeterminismWarning(UserWarning):
+    """Under ``use_deterministic(True, warn_only=True)``: a call ran a kernel that is not deterministic."""
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def _env_mode() -> list[bool]:
+    """``[on, warn_only]`` from ``XPGRAD_DETERMINISTIC`` (``1``/``true``/``on``, ``warn``, ``0``/unset)."""
+    env = os.environ.get("XPGRAD_DETERMINISTIC", "").strip().lower()
+    if env == "warn":
+        return [True, True]
+    if env in _TRUE:
+        return [True, False]
+    if env not in _FALSE:
+        warnings.warn(f"xpgrad: XPGRAD_DETERMINISTIC={env!r} is not understood (1, true, on, warn, 0, false, "
+                      "off); determinism stays off", stacklevel=2)
+    return [False, False]
+
+
+_DET: list[bool] = _env_mode()          # [on, warn_only]: process-wide, as torch's flag
+_WARNED: set[str] = set()               # ops warned about under warn_only since the mode was last set
+_FLAGGED: "weakref.WeakSet[Any]" = weakref.WeakSet()   # ops whose forward is not deterministic somewhere
+_SET_ASIDE = "set aside: not deterministic (use_deterministic)"
+
+
+def deterministic_mode() -> tuple[bool, bool]:
+    """``(on, warn_only)``: whether deterministic mode is on, and whether it only warns.
+
+    >>> deterministic_mode()
+    (False, False)
+    """
+    return _DET[0], _DET[1]
+
+
+def set_deterministic(on: bool, warn_only: bool = False) -> None:
+    """Turn deterministic mode on or off for the process (``xpgrad.use_deterministic`` calls this).
+
+    Planning decisions made before are forgotten, and ops whose own forward is not
+    deterministic on a family get a dispatcher there (so that the check happens at
+    planning) while the mode is on, and lose it when it goes off.
+
+    >>> set_deterministic(True); deterministic_mode(); set_deterministic(False)
+    (True, False)
+    """
+    new = [bool(on), bool(on) and bool(warn_only)]
+    with _LOCK:
+        if new == _DET:
+            return
+        _DET[:] = new
+        _WARNED.clear()
+        for op in list(_FLAGGED):
+            _sync_guards(op)
+        _forget_decisions()
+
+
+def op_deterministic(op: Any, family: str) -> bool:
+    """Whether ``op``'s own (generic) forward gives the same bits every run on backends of ``family``.
+
+    Reads ``op.deterministic``: ``True``, ``False``, a callable ``family -> bool``,
+    or a set of the families where the forward is *not* deterministic.
+
+    >>> from xpgrad.core.registry import get_op
+    >>> op_deterministic(get_op("add"), "cpu")
+    True
+    """
+    flag = getattr(op, "deterministic", True)
+    if flag is True or flag is False:
+        return flag
+    if isinstance(flag, (set, frozenset)):
+        return family not in flag
+    try:
+        return bool(flag(family))
+    except Exception as exc:
+        raise RegistryError(f"op {getattr(op, 'name', op)!r}: its deterministic flag raised "
+                            f"{type(exc).__name__} for family {family!r}: {exc}") from exc
+
+
+def flag_changed(op: Any) -> None:
+    """``op.deterministic`` changed (``Op`` calls this): keep guards and decisions in step."""
+    with _LOCK:
+        if getattr(op, "deterministic", True) is True:
+            _FLAGGED.discard(op)
+        else:
+            _FLAGGED.add(op)
+        _sync_guards(op)
+        _forget_decisions(op.name)
+
+
+def _sync_guards(op: Any, backends: Sequence[Any] | None = None) -> None:
+    """Give ``op`` a kernel-less dispatcher (a guard) on each backend where deterministic mode is on and
+    its forward is not deterministic, so the check runs once per signature; remove guards elsewhere.
+
+    Backends with kernels for the op already have a dispatcher (or one deterministic kernel that
+    replaces the forward outright); with the mode off there is no guard at all: no cost."""
+    from .device import _BY_DEVICE
+
+    for b in (list(_BY_DEVICE.values()) if backends is None else backends):
+        cur = op.kernels.get(b)
+        need = _DET[0] and not op_deterministic(op, b.family)
+        if need and cur is None:
+            d = Dispatcher(op, b, [])
+            d.guard = True
+            _DISPATCHERS.add(d)
+            op.kernels[b] = d
+        elif not need and type(cur) is Dispatcher and cur.guard:
+            del op.kernels[b]
+
+
+def _warn_once(op: str, message: str) -> None:
+    with _LOCK:
+        if op in _WARNED:
+            return
+        _WARNED.add(op)
+    warnings.warn(message, DeterminismWarning, stacklevel=2)
+
+
+def _call_text(sig: "Signature") -> str:
+    """``op(float32[4, 5], float32[8, 5], key=…) on opencl:0``: shapes and dtypes, parameters by name."""
+    lay = sig.layouts or ("",) * len(sig.shapes)
+    args = ", ".join(d if la == "scalar" else f"{d}{list(s)}"
+                     for s, d, la in zip(sig.shapes, sig.dtypes, lay))
+    ps = "".join(f", {k}=…" for k in sig.params)
+    return f"{sig.op}({args}{ps}) on {sig.device}"
 
 
 def forget() -> None:
@@ -753,6 +917,7 @@ class Dispatcher:
         self.cache: dict[Any, Callable] = {}                # call key -> forward of the chosen kernel
         self.plans: dict[Any, tuple[Kernel, ...]] = {}      # call key -> kernels in the order to try
         self.measured: dict[str, dict[str, float]] = {}    # wisdom key -> kernel -> seconds (this process)
+        self.guard = False   # no kernels: installed only to check determinism at planning (_sync_guards)
 
     def __repr__(self) -> str:
         names = ", ".join(k.name for k in self.kernels)
@@ -838,11 +1003,35 @@ class Dispatcher:
         Timing (level ``measure``) needs the call's ``args``.
         """
         level = level or get_level()
+        det, warn_only = _DET
+        if det and level == "measure":
+            level = "estimate"   # timings differ from run to run, and so would the choice
         if rows is None:
             _STATS["planned"] += 1
         prof = self.profile() if profile is None else profile
-        why_not = {k.name: "set aside: stay_on_device() is in effect" if _STAY[0] and k.transfers
+        support = {k.name: "set aside: stay_on_device() is in effect" if _STAY[0] and k.transfers
                    else k.check(sig) for k in self.kernels}
+        gen_det = op_deterministic(self.op, self.backend.family)
+        why_not = dict(support)
+        generic_ok = True
+        note = ""
+        if det:
+            aside = [k.name for k in self.kernels if support[k.name] is None and not k.deterministic]
+            for name in aside:
+                why_not[name] = _SET_ASIDE
+            generic_ok = gen_det
+            if aside:
+                note = f"; set aside as not deterministic: {', '.join(aside)}"
+            if not gen_det and all(v is not None for v in why_not.values()):
+                msg = self._no_deterministic(sig, support)
+                if not warn_only:
+                    if rows is not None:
+                        self._rows(rows, support, why_not, {}, {}, None, gen_det)
+                    raise DeterminismError(msg)
+                _warn_once(self.op.name, msg.replace("Ways out:", "It runs anyway (warn_only=True); "
+                                                     "ways out:", 1))
+                why_not, generic_ok = dict(support), True
+                note = "; warn_only: no deterministic kernel supports this call, it runs anyway"
         ok = [k for k in self.kernels if why_not[k.name] is None]
         est = {k.name: k.estimate(sig, prof) for k in ok}
         # no cost model first (it claims the op), then by estimated cost; ties in registration order
@@ -856,15 +1045,28 @@ class Dispatcher:
         chosen: Kernel | None = None
         reason = ""
         if pref is not None:
-            k = next((k for k in ranked + [self.generic] if k.name == pref), None)
+            k = next((k for k in self.kernels + [self.generic] if k.name == pref
+                      and (k is self.generic or support[k.name] is None)), None)
             if k is not None:
                 chosen, reason = k, f"preferred (xpgrad.dispatch.prefer({self.op.name!r}, {pref!r}))"
+                if det and not (gen_det if k is self.generic else k.deterministic):
+                    det_ok = [c for c in ranked if c.deterministic] + ([self.generic] if gen_det else [])
+                    msg = self._preferred_not_deterministic(sig, k, det_ok)
+                    if not warn_only:
+                        if rows is not None:
+                            self._rows(rows, support, why_not, est, measured, None, gen_det)
+                        raise DeterminismError(msg)
+                    _warn_once(self.op.name, msg)
+                    reason += " — not deterministic: runs anyway (warn_only=True)"
             else:
-                why = why_not.get(pref) or "not a kernel on this device"
+                why = support.get(pref) or "not a kernel on this device"
                 reason = f"preferred kernel {pref!r} does not support this call ({why}); "
         if chosen is None and not ranked:
             chosen = self.generic
             reason += "no kernel supports this call: the op's generic Array API forward"
+        if det and saved and ("times" in saved or saved.get("source", "measure") == "measure"):
+            saved = None   # a decision that depends on timings, which differ from run to run
+            note += "; saved timings set aside"
         if chosen is None and saved and saved.get("kernel") in {k.name for k in ranked}:
             chosen = next(k for k in ranked if k.name == saved["kernel"])
             reason += f"wisdom: measured fastest ({saved.get('source', 'measure')})"
@@ -891,16 +1093,52 @@ class Dispatcher:
                 if nxt:
                     reason += f" ({_fmt_s(est[chosen.name])} vs {nxt[0].name} {_fmt_s(est[nxt[0].name])})"
         plan = (chosen,) + tuple(k for k in ranked if k is not chosen) + \
-            (() if chosen is self.generic else (self.generic,))
+            (() if chosen is self.generic or not generic_ok else (self.generic,))
+        if det:
+            reason += f" (use_deterministic{note})"
         if rows is not None:
-            for k in self.kernels + [self.generic]:
-                generic = k is self.generic
-                rows.append({"kernel": k.name, "plugin": k.plugin or "xpgrad", "version": k.version,
-                             "supported": generic or why_not[k.name] is None,
-                             "why_not": None if generic else why_not[k.name],
-                             "estimate": None if generic else est.get(k.name),
-                             "measured": measured.get(k.name), "chosen": k is chosen})
+            self._rows(rows, support, why_not, est, measured, chosen, gen_det)
         return plan, reason
+
+    def _rows(self, rows: list, support: dict, why_not: dict, est: dict, measured: dict,
+              chosen: "Kernel | None", gen_det: bool) -> None:
+        """One row per candidate, the generic forward last, for :func:`explain`."""
+        for k in self.kernels + [self.generic]:
+            generic = k is self.generic
+            rows.append({"kernel": k.name, "plugin": k.plugin or "xpgrad", "version": k.version,
+                         "supported": generic or why_not[k.name] is None,
+                         "why_not": None if generic else why_not[k.name],
+                         "estimate": None if generic else est.get(k.name),
+                         "measured": measured.get(k.name), "chosen": k is chosen,
+                         "deterministic": gen_det if generic else k.deterministic})
+
+    def _where_deterministic(self) -> str:
+        from .device import _BY_DEVICE
+
+        devs = [d for d, b in _BY_DEVICE.items() if op_deterministic(self.op, b.family)
+                and b is not self.backend]
+        return f" ({', '.join(devs)})" if devs else ""
+
+    def _no_deterministic(self, sig: Signature, support: dict) -> str:
+        """The DeterminismError message for a call with no deterministic candidate."""
+        parts = []
+        for k in self.kernels:
+            why = support[k.name]
+            parts.append(f"{k.name!r} " + ("is not deterministic" if why is None
+                                            else f"does not apply ({why})"))
+        kernels = f"; its kernels: {'; '.join(parts)}" if parts else ""
+        return (f"{self.op.name}: use_deterministic(True) is in effect and no deterministic kernel computes "
+                f"{_call_text(sig)}: the op's own forward is not deterministic on {self.backend.family}"
+                f"{kernels}. Ways out: run this call under xpgrad.use_deterministic(False); use "
+                f"xpgrad.use_deterministic(True, warn_only=True) to warn once per op and run it anyway; or "
+                f"run it on another device{self._where_deterministic()}.")
+
+    def _preferred_not_deterministic(self, sig: Signature, k: "Kernel", det_ok: list) -> str:
+        others = ", ".join(repr(c.name) for c in det_ok) or "none supports this call"
+        return (f"{self.op.name}: xpgrad.dispatch.prefer({self.op.name!r}, {k.name!r}) names a kernel that "
+                f"is not deterministic, and use_deterministic(True) is in effect ({_call_text(sig)}). Remove "
+                f"the preference (prefer({self.op.name!r}, None)) or prefer a deterministic kernel "
+                f"({others}); or run it with a warning under xpgrad.use_deterministic(True, warn_only=True).")
 
     def _measure(self, ranked: list[Kernel], args: tuple, params: dict, xp: Any
                  ) -> tuple[dict[str, float], Kernel]:
@@ -959,8 +1197,10 @@ class Explanation:
     """What the dispatcher would do for one call: every candidate, the choice and the reason.
 
     ``rows`` holds one dict per candidate (``kernel``, ``plugin``, ``supported``,
-    ``why_not``, ``estimate`` and ``measured`` in seconds, ``chosen``); ``str()``
-    prints them as a table.
+    ``why_not``, ``estimate`` and ``measured`` in seconds, ``chosen``,
+    ``deterministic``); ``str()`` prints them as a table. Under
+    ``use_deterministic`` a call that would raise :class:`DeterminismError` is
+    explained with choice ``"none"`` and the error's message as the reason.
     """
 
     signature: Signature
@@ -1024,8 +1264,8 @@ def explain(op: Any, *args: Any, profile: Any = None, level: str | None = None, 
 
     >>> import xpgrad as xg
     >>> e = xg.dispatch.explain("matmul", xg.ones((4, 4)), xg.ones((4, 4)))
-    >>> e.choice
-    'generic'
+    >>> e.choice in xg.dispatch.kernels_of("matmul", "cpu")
+    True
     """
     from .device import backend_of, default_backend, is_array
     from .tensor import Tensor
@@ -1048,14 +1288,18 @@ def _explain(op: Any, b: Any, sig: Signature, raw: tuple | None, xp: Any, profil
         name = k.name if k is not None else "generic"
         row = {"kernel": name, "plugin": (k.plugin or "xpgrad") if k is not None else "xpgrad",
                "version": k.version if k is not None else "1", "supported": True, "why_not": None,
-               "estimate": None, "measured": None, "chosen": True}
+               "estimate": None, "measured": None, "chosen": True,
+               "deterministic": k.deterministic if k is not None else op_deterministic(op, b.family)}
         why = "the only kernel for this op on this device" if k is not None else \
             "no kernel registered for this op on this device: the op's generic Array API forward"
         return Explanation(sig, level, name, why, [row], [name])
     rows: list[dict] = []
-    if raw is None and level == "measure":
+    if (raw is None or _DET[0]) and level == "measure":
         level = "estimate"
-    plan, reason = d.plan(sig, args=raw, xp=xp, profile=profile, level=level, rows=rows)
+    try:
+        plan, reason = d.plan(sig, args=raw, xp=xp, profile=profile, level=level, rows=rows)
+    except DeterminismError as exc:   # explain says what the call would raise, rather than raising
+        return Explanation(sig, level, "none", f"DeterminismError: {exc}", rows, [])
     return Explanation(sig, level, plan[0].name, reason, rows, [k.name for k in plan])
 
 

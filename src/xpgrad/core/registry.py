@@ -73,7 +73,7 @@ class Op:
 
     def __init__(self, name: str, forward: Callable, *, broadcasting: bool = False,
                  differentiable: bool = True, view: bool | Callable[[dict], bool] = False, order: int = 2,
-                 doc: str | None = None) -> None:
+                 doc: str | None = None, deterministic: Any = True) -> None:
         self.name = name
         self.forward = forward
         self.broadcasting = broadcasting
@@ -93,6 +93,7 @@ class Op:
         # (args, params) -> exception or None: explains a failed forward (called on failure only)
         self.diagnose: Callable | None = None
         self.out_backend: Callable | None = None  # params -> backend of the result, if not the input's
+        self._deterministic: Any = True
         self.__doc__ = doc or forward.__doc__
         sig = inspect.signature(forward)
         params = list(sig.parameters.values())[1:]
@@ -108,9 +109,45 @@ class Op:
             self.__doc__ = (f"``{name}{self.__signature__}``: the Array API function of that name, "
                             + ("differentiable (VJP and JVP rules in its op table row)."
                                if differentiable else "not differentiable: its result never requires grad."))
+        if deterministic is not True:
+            self.deterministic = deterministic
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+    @property
+    def deterministic(self) -> Any:
+        """Whether the op's own forward gives the same bits on every run, per backend family.
+
+        ``True`` (the default), ``False`` (nowhere), a set of the families where it
+        is *not* deterministic (``{"cuda"}``: it uses float atomics there), or a
+        callable ``family -> bool``. Under ``xpgrad.use_deterministic`` a call where
+        neither this forward nor a deterministic kernel applies raises
+        :class:`~xpgrad.core.errors.DeterminismError`. Kernels declare their own
+        ``Kernel.deterministic``.
+
+        >>> get_op("add").deterministic
+        True
+        """
+        return self._deterministic
+
+    @deterministic.setter
+    def deterministic(self, flag: Any) -> None:
+        if not (flag is True or flag is False or callable(flag)):
+            names = (flag,) if isinstance(flag, str) else flag
+            try:
+                names = frozenset(names)
+            except TypeError:
+                names = None
+            if names is None or not all(isinstance(f, str) for f in names):
+                raise RegistryError(f"op '{self.name}': deterministic must be True, False, a set of backend "
+                                    f"family names where the forward is not deterministic, or a callable "
+                                    f"family -> bool; got {flag!r}")
+            flag = names
+        self._deterministic = flag
+        from .dispatch import flag_changed
+
+        flag_changed(self)   # keeps the determinism guards and planning decisions in step
 
     def __call__(self, *args: Any, **params: Any) -> Any:
         nin = self.nin
@@ -199,8 +236,10 @@ class Op:
 
 def defop(name: str, *, broadcasting: bool = False, differentiable: bool = True,
           view: bool | Callable[[dict], bool] = False, order: int = 2, replace: bool = False,
-          registry: dict | None = None) -> Callable[[Callable], Op]:
+          registry: dict | None = None, deterministic: Any = True) -> Callable[[Callable], Op]:
     """Decorator: register ``forward(xp, *arrays, **params)`` as op ``name``.
+
+    ``deterministic`` is :attr:`Op.deterministic` (``{"cuda"}``: not deterministic there).
 
     >>> @defop("cube")
     ... def cube(xp, x, /):
@@ -210,7 +249,7 @@ def defop(name: str, *, broadcasting: bool = False, differentiable: bool = True,
     """
     def deco(forward: Callable) -> Op:
         op = Op(name, forward, broadcasting=broadcasting, differentiable=differentiable,
-                view=view, order=order)
+                view=view, order=order, deterministic=deterministic)
         register_op(op, replace=replace, registry=registry)
         return op
     return deco

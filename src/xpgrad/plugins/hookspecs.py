@@ -91,6 +91,10 @@ class XpgradSpec:
 
         Several kernels of one op on one family compete through the cost-model
         dispatcher: give each a ``supports(signature)`` and a ``cost(signature,
-        profile)`` (see :mod:`xpgrad.core.dispatch`). A kernel for an op that no
-        plugin defines is refused and reported.
+        profile)`` (see :mod:`xpgrad.core.dispatch`). A kernel whose result may
+        differ from run to run (float atomics) declares ``deterministic=False``:
+        ``xpgrad.use_deterministic(True)`` then sets it aside. An op in
+        :meth:`xpgrad_ops` whose own forward is not deterministic on some family
+        says so with ``defop(..., deterministic={"family"})``. A kernel for an op
+        that no plugin defines is refused and reported.
         """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...core.device import Backend
 from ...plugins.hookspecs import BackendFamily, Kernel, hookimpl
-from . import fused
+from . import fused, scatter
 
 
 def _load(family: BackendFamily) -> list[Backend]:
@@ -46,6 +46,9 @@ def xpgrad_backend_families() -> list[BackendFamily]:
 
 @hookimpl
 def xpgrad_kernels() -> list[Kernel]:
-    """One-launch ``softmax``, ``log_softmax`` and ``logsumexp`` along the last axis."""
-    return [Kernel(op, "cuda", getattr(fused, op), name="cuda-fused")
-            for op in ("softmax", "log_softmax", "logsumexp")]
+    """One-launch ``softmax``, ``log_softmax`` and ``logsumexp`` along the last axis; ``scatter_add``
+    (getitem's VJP) with ``cupyx.scatter_add``'s atomics, fast and not deterministic."""
+    return [*(Kernel(op, "cuda", getattr(fused, op), name="cuda-fused")
+              for op in ("softmax", "log_softmax", "logsumexp")),
+            Kernel("scatter_add", "cuda", scatter.scatter_add_atomic, name="atomic",
+                   supports=scatter.supports, cost=scatter.atomic_cost, deterministic=False)]

@@ -13,6 +13,26 @@ the device are not read back to check them (that would be a round trip per
 indexing): out-of-range device indices are clamped to the axis. A boolean
 mask on the device needs its count of true elements to size the result: that
 is one counted device-to-host read.
+
+``scatter_add`` (the VJP of getitem, take and embeddings) has two kernels, the
+dispatcher choosing by the cost models below:
+
+* **deterministic bucketed sum** — count the contributions per destination
+  (atomic increments), scan the counts, fill a permutation (atomics again), then
+  one work-item per destination sorts its bucket by selection index and sums it
+  in that order: bitwise ``numpy.add.at``, every run. About nine launches; the
+  sort walks each bucket serially, so few destinations with long buckets are slow.
+* **atomic** — one pass: each contribution is added to its destination with a
+  compare-and-swap loop on the float's bits. Three launches, no sort, but the
+  order in which threads win the swap varies, and with it the rounding: not
+  deterministic (``xpgrad.use_deterministic`` sets it aside). float32, and
+  float64 where the device has 64-bit atomics.
+
+Both models price launches, memory traffic and the serial walks in the units of
+the reduction model (``reduce_lane_rate`` elements/s per work-item over
+``reduce_lanes`` at once), plus ``atomic_time``, the seconds one contended atomic
+on one address takes (contributions to one destination serialise); the step
+counts per element were fit on a 2-core CPU device (see ``_BUCKET_STEPS``).
 """
 
 from __future__ import annotations
@@ -25,7 +45,8 @@ import numpy as np
 from . import kernels as K
 from .array import OpenCLArray, c_strides, download, upload
 
-__all__ = ["Selection", "select", "getitem", "setitem", "scatter_add", "nonzero"]
+__all__ = ["Selection", "select", "getitem", "setitem", "scatter_add", "nonzero", "scatter_add_sizes",
+           "bucketed_cost", "atomic_cost", "atomic_supports"]
 
 
 @dataclass
@@ -295,8 +316,13 @@ def setitem(x: OpenCLArray, key: Any, value: Any) -> None:
     K.scatter(dev, sel, v, K.broadcast_strides(v.shape, v.strides, shape), sel.unique)
 
 
-def scatter_add(z: OpenCLArray, key: Any, g: Any) -> OpenCLArray:
-    """A copy of ``z`` with ``g`` added at ``z[key]``; repeated indices accumulate (deterministically)."""
+def scatter_add(z: OpenCLArray, key: Any, g: Any, *, atomic: bool = False) -> OpenCLArray:
+    """A copy of ``z`` with ``g`` added at ``z[key]``; repeated indices accumulate.
+
+    By default deterministically (bucketed by destination, summed in selection
+    order); ``atomic=True`` adds with one pass of float atomics (float32/float64),
+    whose sum order, and so rounding, varies from run to run where indices repeat.
+    """
     from .namespace import _copy
 
     dev = z._dev
@@ -312,5 +338,107 @@ def scatter_add(z: OpenCLArray, key: Any, g: Any) -> OpenCLArray:
         return out
     if not isinstance(g, OpenCLArray):
         g = K.elementwise(dev, "a0", [g], [out.dtype], out.dtype, shape=())
-    K.scatter_add(dev, out, sel, g, K.broadcast_strides(g.shape, g.strides, shape))
+    add = K.scatter_add_atomic if atomic else K.scatter_add
+    add(dev, out, sel, g, K.broadcast_strides(g.shape, g.strides, shape))
     return out
+
+
+# ---------------------------------------------------------------- scatter_add's cost models
+
+# Serial steps (at reduce_lane_rate) per contribution, fit on a 2-core CPU device (PoCL-like runtime):
+# the bucketed kernel's count, fill and sorted sum take _BUCKET_STEPS + _SORT_STEPS · log2(bucket + 1);
+# the atomic kernel's decode and compare-and-swap _ATOMIC_STEPS.
+_BUCKET_STEPS, _SORT_STEPS, _ATOMIC_STEPS = 30.0, 10.0, 12.0
+_LAUNCHES_BUCKETED, _LAUNCHES_ATOMIC = 9, 3
+
+
+def _num(profile: Any, name: str, default: float) -> float:
+    v = getattr(profile, name, None)
+    return float(default if v is None else v)
+
+
+def scatter_add_sizes(signature: Any) -> tuple[int, int, int]:
+    """``(destinations, contributions, itemsize)`` of a scatter_add signature ``(z, g, key=...)``.
+
+    Contributions are the addend's elements, or, for a broadcast scalar addend, the
+    largest index array of the key (the selection is at least that large).
+    """
+    zshape = signature.shapes[0] if signature.shapes else ()
+    gshape = signature.shapes[1] if len(signature.shapes) > 1 else ()
+    nout = int(np.prod(zshape, dtype=np.int64)) if zshape else 1
+    n = int(np.prod(gshape, dtype=np.int64)) if gshape else 1
+    if n <= 1:
+        key = signature.params.get("key")
+        for k in (key if isinstance(key, tuple) else (key,)):
+            shape = getattr(k, "shape", None)
+            size = int(np.prod(shape, dtype=np.int64)) if shape is not None else \
+                (int(np.size(k)) if isinstance(k, list) else 1)
+            n = max(n, size)
+    isize = int(np.dtype(signature.dtypes[0]).itemsize) if signature.dtypes else 4
+    return nout, n, isize
+
+
+def _walks(profile: Any) -> tuple[float, float]:
+    return max(_num(profile, "reduce_lane_rate", 1.5e9), 1.0), max(_num(profile, "reduce_lanes", 1.0), 1.0)
+
+
+def _atomic_time(profile: Any) -> float:
+    """Seconds one contended atomic on one address takes (a cache line bouncing between cores on a CPU)."""
+    return _num(profile, "atomic_time", 5e-9 if getattr(profile, "is_gpu", False) else 2e-8)
+
+
+def bucketed_cost(signature: Any, profile: Any) -> float:
+    """Seconds for the deterministic bucketed scatter-add: nine launches, the traffic of counts, starts,
+    permutation and addend, the atomic increments (serialised per destination), and each destination's
+    sort-and-sum walked by one work-item (at most ``reduce_lanes`` at once; the longest bucket bounds it)."""
+    from ...core.dispatch import launch_time, memory_time
+
+    nout, n, isz = scatter_add_sizes(signature)
+    bucket = n / max(nout, 1)
+    rate, lanes = _walks(profile)
+    per = _BUCKET_STEPS + _SORT_STEPS * float(np.log2(bucket + 1.0))
+    walk = max(n * per / (rate * min(lanes, max(nout, 1))), bucket * per / rate)
+    contended = 2.0 * bucket * _atomic_time(profile)
+    traffic = memory_time(profile, 2 * nout * isz + 24 * nout + n * (28 + isz))
+    return launch_time(profile, _LAUNCHES_BUCKETED) + traffic + max(walk, contended)
+
+
+def atomic_cost(signature: Any, profile: Any) -> float:
+    """Seconds for the one-pass atomic scatter-add: three launches, the traffic of the offsets, addend and
+    read-modify-writes, every lane busy with one contribution each, or the compare-and-swaps on the most
+    contended destination one after another, whichever is slower."""
+    from ...core.dispatch import launch_time, memory_time
+
+    nout, n, isz = scatter_add_sizes(signature)
+    rate, lanes = _walks(profile)
+    walk = n * _ATOMIC_STEPS / (rate * lanes)
+    contended = (n / max(nout, 1)) * _atomic_time(profile)
+    traffic = memory_time(profile, 2 * nout * isz + n * (8 + 3 * isz))
+    return launch_time(profile, _LAUNCHES_ATOMIC) + traffic + max(walk, contended)
+
+
+def _basic_key(key: Any) -> bool:
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, slice) or _is_int(k) for k in keys)
+
+
+def atomic_supports(signature: Any) -> bool | str:
+    """Whether the atomic kernel takes this call: float32 (float64 with 64-bit atomics) destinations,
+    a key with index arrays or masks (a basic key selects every element once: no atomics to race)."""
+    from .device import get_device
+
+    if _basic_key(signature.params.get("key")):
+        return "a basic key selects each element once: no atomics needed"
+    try:
+        dev = get_device(signature.device)
+    except Exception:  # noqa: BLE001 - a signature made for another device: judge the dtype alone
+        dev = None
+    dt = signature.dtypes[0] if signature.dtypes else "?"
+    if dev is None:
+        return True if dt in ("float32", "float64") else \
+            f"atomics here add float32 and float64 only, not {dt}"
+    try:
+        why = K.atomic_add_support(dev, np.dtype(dt))
+    except TypeError:
+        why = f"dtype {dt} is not an OpenCL dtype"
+    return True if why is None else why

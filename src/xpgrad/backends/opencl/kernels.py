@@ -17,8 +17,10 @@
   (``algorithm=`` forces tiled, naive or NumPy on the host; ``choices.py``
   prices the three for the dispatcher).
 * **indexing**: gather, scatter (deterministic last-write-wins), scatter-add
-  (deterministic: contributions to one element are summed in selection order)
-  and the compaction behind boolean masks.
+  (deterministic: contributions to one element are summed in selection order;
+  or one pass of float atomics, fast and not deterministic: the dispatcher
+  chooses, ``use_deterministic`` rules the atomics out) and the compaction
+  behind boolean masks.
 
 Index arithmetic uses ``int`` when every buffer involved has fewer than 2^31
 elements (64-bit division is several times slower on CPUs and GPUs), ``long``
@@ -38,7 +40,8 @@ from ...core.errors import OutOfResourcesError
 from .array import OpenCLArray, download, empty, upload
 
 __all__ = ["MAXD", "ctype", "broadcast_shapes", "broadcast_strides", "elementwise", "reduce", "scan",
-           "matmul", "gather", "scatter", "scatter_add", "mask_coords", "MATMUL_ALGORITHMS", "REDUCE_STAGES",
+           "matmul", "gather", "scatter", "scatter_add", "scatter_add_atomic", "atomic_add_support",
+           "mask_coords", "MATMUL_ALGORITHMS", "REDUCE_STAGES",
            "matmul_tiles", "tiled_fits", "reduce_group_size", "reduce_groups"]
 
 MAXD = 8  # dimensions a kernel handles after merging; more is refused with a clear message
@@ -872,10 +875,9 @@ def matmul(dev: Any, a: OpenCLArray, b: OpenCLArray, out_dtype: np.dtype, *,
 # ---------------------------------------------------------------- indexing
 
 
-def _sel_source(T: str, I: str, has_offs: bool, G: str = "") -> str:
-    """Gather, scatter and scatter-add over one selection (see ``indexing.Selection``)."""
-    g_t = G or T
-    sel = f"""
+def _sel_header(I: str, has_offs: bool) -> str:
+    """The selection walk shared by the indexing kernels: ``SEL(i)`` sets ``vq`` and ``gq``."""
+    return f"""
 typedef struct {{ {I} sz[{MAXD}]; {I} vst[{MAXD}]; {I} ost[{MAXD}]; {I} gst[{MAXD}]; }} smeta_t;
 #define SEL(i) {I} vq = vo, oq = 0, gq = go; {{ {I} r_ = (i); \\
     for (int d_ = nd - 1; d_ > 0; --d_) {{ {I} c_ = r_ % m.sz[d_]; r_ /= m.sz[d_]; \\
@@ -883,15 +885,22 @@ typedef struct {{ {I} sz[{MAXD}]; {I} vst[{MAXD}]; {I} ost[{MAXD}]; {I} gst[{MAX
     vq += r_ * m.vst[0]; oq += r_ * m.ost[0]; gq += r_ * m.gst[0]; }} \\
     {"vq += (" + I + ")offs[oq];" if has_offs else "(void)oq;"}
 #define SELARGS {I} vo, __global const long* offs, smeta_t m, int nd, {I} n
-inline void xp_sift(__global int* p, int root, int end) {{
-    for (;;) {{
+"""
+
+
+def _sel_source(T: str, I: str, has_offs: bool, G: str = "") -> str:
+    """Gather, scatter and scatter-add over one selection (see ``indexing.Selection``)."""
+    g_t = G or T
+    sel = _sel_header(I, has_offs) + """
+inline void xp_sift(__global int* p, int root, int end) {
+    for (;;) {
         int child = 2 * root + 1;
         if (child >= end) return;
         if (child + 1 < end && p[child] < p[child + 1]) ++child;
         if (p[root] >= p[child]) return;
         int t = p[root]; p[root] = p[child]; p[child] = t; root = child;
-    }}
-}}
+    }
+}
 """
     return _preamble(sel + f"""
 __kernel void gather(__global {T}* out, __global const {T}* v, {I} go, SELARGS) {{
@@ -938,6 +947,9 @@ __kernel void sa_apply(__global {T}* out, __global const int* starts, __global i
             int t = p[0]; p[0] = p[end]; p[end] = t; xp_sift(p, 0, end); }}
     }}
     {T} acc = out[d];
+    // In selection order, one addition at a time: some compilers (Intel's CPU runtime) otherwise
+    // vectorize this loop into partial sums, which rounds differently from numpy.add.at.
+    #pragma clang loop vectorize(disable) interleave(disable)
     for (int j = 0; j < len; ++j) {{
         {I} i = p[j];
         {I} gq = go; {{ {I} r_ = i;
@@ -1055,6 +1067,84 @@ def scatter_add(dev: Any, out: OpenCLArray, sel: Any, value: OpenCLArray, gstrid
     _sel_kernel(dev, sel, "sa_apply", out._dtype, I, value._dtype)(
         dev.queue, (_round_up(nout, L),), (L,), out._buf, starts._buf, perm._buf, value._buf, npI(nout),
         npI(value._offset), *tail)
+
+
+# One pass of float atomics: a compare-and-swap loop on the value's bit pattern (OpenCL 1.2 has no
+# float atomic add). The order in which work-items win the swap varies, and with it the rounding.
+_CAS_ADD = {
+    "float": """
+inline void sa_cas_add(volatile __global float* p, float v) {
+    union { uint u; float f; } cur, nxt;
+    cur.f = *p;
+    for (;;) {
+        nxt.f = cur.f + v;
+        uint seen = atomic_cmpxchg((volatile __global uint*)p, cur.u, nxt.u);
+        if (seen == cur.u) return;
+        cur.u = seen;
+    }
+}
+""",
+    "double": """
+#pragma OPENCL EXTENSION cl_khr_int64_base_atomics : enable
+inline void sa_cas_add(volatile __global double* p, double v) {
+    union { ulong u; double f; } cur, nxt;
+    cur.f = *p;
+    for (;;) {
+        nxt.f = cur.f + v;
+        ulong seen = atom_cmpxchg((volatile __global ulong*)p, cur.u, nxt.u);
+        if (seen == cur.u) return;
+        cur.u = seen;
+    }
+}
+""",
+}
+
+
+def _atomic_source(T: str, I: str, has_offs: bool, G: str) -> str:
+    return _preamble(_sel_header(I, has_offs) + _CAS_ADD[T] + f"""
+__kernel void sa_atomic(__global {T}* out, __global const {G}* g, {I} go, SELARGS) {{
+    {I} i = get_global_id(0); if (i >= n) return;
+    SEL(i)
+    sa_cas_add(out + vq, ({T})g[gq]);
+}}
+""")
+
+
+def atomic_add_support(dev: Any, dtype: Any) -> str | None:
+    """``None`` when the atomic scatter-add handles ``dtype`` on ``dev``, else why not."""
+    dt = np.dtype(dtype)
+    if dt == np.float32:
+        return None
+    if dt == np.float64:
+        if not dev.fp64:
+            return f"{dev.name} has no float64"
+        ext = str(getattr(dev.cl_device, "extensions", "")).split()
+        if "cl_khr_int64_base_atomics" not in ext:
+            return f"{dev.name} has no 64-bit atomics (cl_khr_int64_base_atomics) for float64"
+        return None
+    return f"atomics here add float32 and float64 only, not {dt} (integer sums are exact in any order)"
+
+
+def scatter_add_atomic(dev: Any, out: OpenCLArray, sel: Any, value: OpenCLArray, gstrides: list[int]) -> None:
+    """``out[selection] += value`` in one pass of float atomics (contiguous ``out``): fast, and the sum
+    order (so the last bits) varies from run to run where indices repeat. float32 and float64 only."""
+    why = atomic_add_support(dev, out._dtype)
+    if why is not None:
+        raise TypeError(f"scatter_add (atomic): {why}")
+    n = 1
+    for d in sel.dims:
+        n *= d[0]
+    if n == 0:
+        return
+    I = _idx(out, value, *([sel.offsets] if sel.offsets is not None else []), extra=n)
+    npI = _np_idx(I)
+    dims = _sel_dims(sel, gstrides)
+    t, g = _CT[out._dtype], _CT[value._dtype]
+    has = sel.offsets is not None
+    knl = dev.kernel(("sa_atomic", t, g, I, has), lambda: _atomic_source(t, I, has, g), "sa_atomic")
+    L = dev.local_size
+    knl(dev.queue, (_round_up(n, L),), (L,), out._buf, value._buf, npI(value._offset), npI(sel.view._offset),
+        sel.offsets._buf if has else None, _smeta(I, dims), np.int32(len(dims)), npI(n))
 
 
 def _head(a: OpenCLArray, n: int) -> OpenCLArray:

@@ -40,6 +40,14 @@ def _scatter_add(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
     return scatter_add(xp, z, g, key=key)
 
 
+def _scatter_add_atomic(xp: Any, z: Any, g: Any, /, *, key: Any) -> Any:
+    """``scatter_add`` in one pass of float atomics: fast, not deterministic where indices repeat."""
+    from ...core.tensor import unwrap
+    from .indexing import scatter_add
+
+    return scatter_add(z, unwrap(key), g, atomic=True)
+
+
 @hookimpl
 def xpgrad_backend_families() -> list[BackendFamily]:
     """``opencl:N``: every OpenCL device that compiles and runs a probe kernel here."""
@@ -50,10 +58,14 @@ def xpgrad_backend_families() -> list[BackendFamily]:
 
 @hookimpl
 def xpgrad_kernels() -> list[Kernel]:
-    """scatter_add (getitem's VJP), and the algorithms the dispatcher chooses among per call:
-    conv2d (direct, im2col, Winograd, FFT), matmul (naive, tiled, host), reductions
-    (single-pass, two-stage). Importing their modules imports no OpenCL library."""
-    from . import choices, conv, fft
+    """The algorithms the dispatcher chooses among per call: scatter_add (getitem's VJP: deterministic
+    bucketed sum, or one pass of float atomics, not deterministic), conv2d (direct, im2col, Winograd,
+    FFT), matmul (naive, tiled, host), reductions (single-pass, two-stage). Importing their modules
+    imports no OpenCL library."""
+    from . import choices, conv, fft, indexing
 
-    return [Kernel("scatter_add", "opencl", _scatter_add, name="deterministic bucketed sum"),
+    return [Kernel("scatter_add", "opencl", _scatter_add, name="deterministic bucketed sum",
+                   cost=indexing.bucketed_cost, version="2"),
+            Kernel("scatter_add", "opencl", _scatter_add_atomic, name="atomic",
+                   supports=indexing.atomic_supports, cost=indexing.atomic_cost, deterministic=False),
             *conv.kernels(), *fft.kernels(), *choices.kernels()]
