@@ -10,7 +10,8 @@ MODULES = ["xpgrad.random", "xpgrad.data", "xpgrad.serialization", "xpgrad._atom
            "xpgrad.nn.init", "xpgrad.nn.functional", "xpgrad.ops.activations", "xpgrad.ops.losses",
            "xpgrad.ops.fft", "xpgrad.fft", "xpgrad.linalg", "xpgrad.core.device", "xpgrad.ops.elementwise",
            "xpgrad.checkpointing", "xpgrad.viz", "xpgrad.anomaly", "xpgrad.testing", "xpgrad.core.tensor",
-           "xpgrad.determinism", "xpgrad.core.dispatch", "xpgrad.core.registry", "xpgrad.dispatch"]
+           "xpgrad.determinism", "xpgrad.core.dispatch", "xpgrad.core.registry", "xpgrad.dispatch",
+           "xpgrad.profiler"]
 
 
 @pytest.mark.parametrize("name", MODULES)
