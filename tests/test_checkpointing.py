@@ -273,3 +273,29 @@ def test_explicit_plan() -> None:
     np.testing.assert_array_equal(a.numpy(), net(x).numpy())
     with pytest.raises(ValueError, match="covers"):
         checkpoint_sequential(net, SegmentPlan([(0, 3)], [True], "short"), x)
+
+
+@pytest.mark.parametrize("segments, forward_bytes, peak_bytes", [
+    # plain: each of 10 tanh outputs (1000 float64 = 8000 bytes) is kept; the sum adds 8 bytes
+    (None, 80_000, 80_008),
+    # 2 segments: the first keeps its output (8000), the last (plain) its 5 outputs (40 000);
+    # recomputing the first needs its 5 outputs again while its node still holds its output
+    (2, 48_000, 48_008),
+    # 5 segments of 2: 4 outputs kept + the last segment's 2; the 4th recomputes 2 with 3 kept before it
+    (5, 48_000, 48_008),
+])
+def test_saved_bytes_by_hand(segments, forward_bytes, peak_bytes) -> None:
+    from xpgrad.profiler import track_memory
+
+    layers = [xg.tanh] * 10
+    x = xg.asarray([0.1] * 1000, requires_grad=True)
+    with track_memory() as mem:
+        if segments is None:
+            y = x
+            for f in layers:
+                y = f(y)
+        else:
+            y = checkpoint_sequential(layers, segments, x)
+        assert mem.current == forward_bytes
+        y.sum().backward()
+    assert mem.peak == peak_bytes and mem.current == 0

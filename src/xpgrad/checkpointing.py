@@ -221,11 +221,11 @@ def _recompute(region: _Region, stand: Sequence[Tensor]) -> Any:
 
 # ---------------------------------------------------------------- the region's op
 
-def _forward(xp: Any, *arrays: Any, _region: _Region) -> Any:
+def _forward(xp: Any, *arrays: Any, _region: _Region, _kept: tuple = ()) -> Any:
     return _region.out   # computed in checkpoint(), as arrays
 
 
-def _vjp(xp: Any, g: Any, out: Any, *arrays: Any, _region: _Region) -> tuple:
+def _vjp(xp: Any, g: Any, out: Any, *arrays: Any, _region: _Region, _kept: tuple = ()) -> tuple:
     r = _region
     tensor_mode = xp is namespace()
     gs = g if r.n_out > 1 else (g,)
@@ -253,7 +253,7 @@ def _vjp(xp: Any, g: Any, out: Any, *arrays: Any, _region: _Region) -> tuple:
     return tuple(None if gr is None else (gr if tensor_mode else gr.data) for gr in grads)
 
 
-def _jvp(xp: Any, tangents: tuple, out: Any, *prims: Any, _region: _Region) -> Any:
+def _jvp(xp: Any, tangents: tuple, out: Any, *prims: Any, _region: _Region, _kept: tuple = ()) -> Any:
     r = _region
     level = new_level()   # a level of our own, above every level the primals carry
     try:
@@ -321,7 +321,10 @@ def checkpoint(fn: Callable, *args: Any, policy: str | Callable | None = None,
     region.n_out = len(where)
     outs = [leaves[i] for i in where]
     region.out = outs[0].data if len(outs) == 1 else tuple(o.data for o in outs)
-    made = apply(_CHECKPOINT, tuple(region.ext), {"_region": region})
+    # _kept: the outputs the policy keeps, in the params where memory reports look for saved arrays
+    kept = tuple(a for v in region.saved.values() for a in (v if type(v) is tuple else (v,)))
+    made = apply(_CHECKPOINT, tuple(region.ext), {"_region": region, "_kept": kept})
+    region.out = None   # the node holds the outputs; the region only handed them to the forward rule
     made = (made,) if type(made) is not tuple else made
     for i, t in zip(where, made):
         leaves[i] = t
@@ -633,26 +636,13 @@ class _Held(Observer):
             self.nodes.append(e[0])
 
 
-def _buffer(a: Any) -> Any:
-    """The object owning ``a``'s memory (a NumPy view's base), so that views are counted once."""
-    base = getattr(a, "base", None)
-    while base is not None and getattr(base, "base", None) is not None:
-        base = base.base
-    return a if base is None or not hasattr(base, "nbytes") else base
-
-
-def _nbytes(a: Any) -> int:
-    n = getattr(a, "nbytes", None)
-    if n is None:
-        n = _numel(a.shape) * getattr(a.dtype, "itemsize", 8)
-    return int(n)
-
-
 def held_bytes(nodes: Sequence[Any], exclude: Sequence[Any] = ()) -> int:
-    """Bytes the recorded ``nodes`` keep alive (inputs and outputs), each buffer once, without parameters
-    and without the buffers of the arrays in ``exclude``."""
+    """Bytes the recorded ``nodes`` keep alive (inputs and outputs), each memory block once, without
+    parameters and without the blocks of the arrays in ``exclude``."""
+    from .profiler import memory_block
+
     seen: dict[int, int] = {}
-    skip = {id(_buffer(a)) for a in exclude}
+    skip = {memory_block(a)[0] for a in exclude}
     for node in nodes:
         arrays = list(node.out) if node.n_out > 1 else [node.out]
         for a, r in zip(node.args or (), node.raw or ()):
@@ -661,9 +651,9 @@ def held_bytes(nodes: Sequence[Any], exclude: Sequence[Any] = ()) -> int:
             arrays.append(r)
         for a in arrays:
             if hasattr(a, "shape"):
-                buf = _buffer(a)
-                if id(buf) not in skip:
-                    seen[id(buf)] = _nbytes(buf)
+                key, n = memory_block(a)
+                if key not in skip:
+                    seen[key] = n
     return sum(seen.values())
 
 
@@ -672,6 +662,8 @@ def measure_layers(layers: Sequence[Callable], x: Any) -> list[LayerCost]:
 
     The random streams the layers draw from are put back afterwards, so measuring changes no result.
     """
+    from .profiler import memory_block
+
     streams: dict[int, tuple] = {}
 
     def note(g: Any) -> None:
@@ -693,7 +685,7 @@ def measure_layers(layers: Sequence[Callable], x: Any) -> list[LayerCost]:
                 dt = time.perf_counter() - t0
                 # The layer's input is the previous layer's output (or the model's input): not its own.
                 own = held_bytes(held.nodes, [inp.data] if isinstance(inp, Tensor) else [])
-                costs.append(LayerCost(own, _nbytes(out.data) if isinstance(out, Tensor) else 0, dt))
+                costs.append(LayerCost(own, memory_block(out.data)[1] if isinstance(out, Tensor) else 0, dt))
                 h = out.detach() if isinstance(out, Tensor) else out
                 del held, out
     finally:
