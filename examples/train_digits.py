@@ -10,10 +10,18 @@ PNG of the training curves.
     python examples/train_digits.py --device opencl:0
     python examples/train_digits.py --stop-after 5       # stop early, as if interrupted...
     python examples/train_digits.py --resume             # ...and continue from the checkpoint
+    python examples/train_digits.py --amp float16        # mixed precision: autocast + GradScaler
 
 A resumed run continues exactly where the saved one stopped: the same
 batches, dropout masks and updates, bit for bit on the CPU (with one BLAS
 thread, which this script sets unless you export ``OPENBLAS_NUM_THREADS``).
+
+``--amp float16`` (or ``bfloat16``) trains in mixed precision: the forward
+pass runs under ``xpgrad.autocast`` (convolutions and linear layers in the low
+dtype, batch norm, softmax and the loss in float32), the weights and the
+optimizer stay float32, and with float16 a ``GradScaler`` scales the loss so
+that small gradients survive, skipping the steps whose gradients overflow.
+bfloat16 has float32's range, so its scaler is disabled (the same loop runs).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
@@ -66,11 +75,18 @@ def load_digits(device: str, seed: int) -> tuple[TensorDataset, TensorDataset]:
     return dataset(train), dataset(test)
 
 
-def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tuple[float, float]:
-    """Mean loss and accuracy over ``data``, in eval mode and without recording a graph."""
+def precision(amp: str | None) -> contextlib.AbstractContextManager:
+    """``xpgrad.autocast(amp)`` for ``"float16"`` or ``"bfloat16"``; a context doing nothing for ``None``."""
+    return xg.autocast(amp) if amp else contextlib.nullcontext()
+
+
+def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512,
+             amp: str | None = None) -> tuple[float, float]:
+    """Mean loss and accuracy over ``data``, in eval mode and without recording a graph
+    (under ``autocast(amp)`` when ``amp`` names a low-precision dtype)."""
     model.eval()
     total, correct, n = 0.0, 0, 0
-    with xg.no_grad():
+    with xg.no_grad(), precision(amp):
         for x, y in DataLoader(data, batch_size=batch_size):
             logits = model(x)
             total += float(F.cross_entropy(logits, y, reduction="sum"))
@@ -81,9 +97,14 @@ def evaluate(model: nn.Module, data: TensorDataset, batch_size: int = 512) -> tu
 
 
 def save_checkpoint(path: str, model: nn.Module, opt: optim.Optimizer, sched: object, epoch: int,
-                    epochs: int, history: dict) -> None:
-    xg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-             "random": xg.random.get_state(), "epoch": epoch, "epochs": epochs, "history": history}, path)
+                    epochs: int, history: dict, scaler: xg.GradScaler | None = None,
+                    amp: str | None = None) -> None:
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+             "random": xg.random.get_state(), "epoch": epoch, "epochs": epochs, "history": history}
+    if amp is not None:   # a mixed-precision run: its precision and its loss scale go with it
+        state["amp"] = amp
+        state["scaler"] = scaler.state_dict() if scaler is not None else {}
+    xg.save(state, path)
 
 
 def plot(history: dict, path: str) -> None:
@@ -125,6 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
                     help="stop after this epoch, as if interrupted (then try --resume)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    ap.add_argument("--amp", choices=("float16", "bfloat16"), default=None,
+                    help="mixed precision: autocast to this dtype (float16 also scales the loss)")
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
@@ -139,6 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
     sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs,
                                           steps_per_epoch=len(loader))
     history: dict = {"train_loss": [], "test_loss": [], "train_acc": [], "test_acc": [], "seconds": []}
+    # float16 needs loss scaling; a disabled scaler passes everything through, so one loop serves all
+    scaler = xg.GradScaler(enabled=args.amp == "float16")
     start = 0
     if args.resume:
         if not os.path.exists(ckpt):
@@ -147,6 +172,11 @@ def main(argv: list[str] | None = None) -> dict:
         if state["epochs"] != args.epochs:   # the one-cycle schedule is laid out over the whole run
             sys.exit(f"--resume: {ckpt} is a run of {state['epochs']} epochs (its learning-rate schedule "
                      f"spans them); resume it with --epochs {state['epochs']}")
+        if state.get("amp") != args.amp:
+            sys.exit(f"--resume: {ckpt} is a run with --amp {state.get('amp')}; resume it with the same "
+                     "precision")
+        if scaler.is_enabled():
+            scaler.load_state_dict(state["scaler"])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -155,7 +185,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"resumed from {ckpt} after epoch {start}")
 
     print(f"device {args.device}: {len(train)} training and {len(test)} test images, "
-          f"{sum(p.size for p in model.parameters())} parameters")
+          f"{sum(p.size for p in model.parameters())} parameters"
+          + (f", mixed precision {args.amp}" if args.amp else ""))
+    skipped = 0
     t_start = time.perf_counter()
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
@@ -163,16 +195,20 @@ def main(argv: list[str] | None = None) -> dict:
         bar = tqdm(loader, desc=f"epoch {epoch + 1:2d}/{args.epochs}", leave=False, unit="batch",
                    disable=args.no_progress)
         for x, y in bar:
-            loss = F.cross_entropy(model(x), y)
+            with precision(args.amp):
+                loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scale = scaler.get_scale()
+            scaler.step(opt)              # skipped when a gradient overflowed to inf or NaN
+            scaler.update()
+            skipped += scaler.get_scale() < scale
             sched.step()
             running += float(loss) * y.shape[0]
             seen += y.shape[0]
             bar.set_postfix(loss=f"{running / seen:.4f}")
-        test_loss, test_acc = evaluate(model, test)
-        _, train_acc = evaluate(model, train)
+        test_loss, test_acc = evaluate(model, test, amp=args.amp)
+        _, train_acc = evaluate(model, train, amp=args.amp)
         history["train_loss"].append(running / seen)
         history["test_loss"].append(test_loss)
         history["train_acc"].append(train_acc)
@@ -181,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"epoch {epoch + 1:2d}/{args.epochs}  loss {running / seen:.4f}  "
               f"train {100 * train_acc:5.1f} %  test {100 * test_acc:5.1f} %  "
               f"lr {sched.get_last_lr()[0]:.2e}  {history['seconds'][-1]:.1f} s")
-        save_checkpoint(ckpt, model, opt, sched, epoch + 1, args.epochs, history)
+        save_checkpoint(ckpt, model, opt, sched, epoch + 1, args.epochs, history, scaler, args.amp)
         plot(history, os.path.join(args.out, "digits_curves.png"))
         if args.stop_after is not None and epoch + 1 >= args.stop_after:
             print(f"stopping after epoch {epoch + 1} (--stop-after); continue with --resume")
@@ -190,8 +226,11 @@ def main(argv: list[str] | None = None) -> dict:
     final = history["test_acc"][-1] if history["test_acc"] else float("nan")
     print(f"held-out accuracy {100 * final:.2f} % after {len(history['test_acc'])} epochs; "
           f"this run took {elapsed:.1f} s on {args.device}")
+    if scaler.is_enabled():
+        print(f"loss scale {scaler.get_scale():g}; {skipped} step(s) skipped for inf/NaN gradients")
     print(f"checkpoint: {ckpt}\nplot:       {os.path.join(args.out, 'digits_curves.png')}")
-    return {"test_acc": final, "seconds": elapsed, "history": history}
+    return {"test_acc": final, "seconds": elapsed, "history": history, "skipped_steps": skipped,
+            "loss_scale": scaler.get_scale()}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ MODULES = ["xpgrad.random", "xpgrad.data", "xpgrad.serialization", "xpgrad._atom
            "xpgrad.ops.fft", "xpgrad.fft", "xpgrad.linalg", "xpgrad.core.device", "xpgrad.ops.elementwise",
            "xpgrad.checkpointing", "xpgrad.viz", "xpgrad.anomaly", "xpgrad.testing", "xpgrad.core.tensor",
            "xpgrad.determinism", "xpgrad.core.dispatch", "xpgrad.core.registry", "xpgrad.dispatch",
-           "xpgrad.profiler"]
+           "xpgrad.profiler", "xpgrad.amp", "xpgrad.backends.numpy.namespace"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -39,6 +39,7 @@ bool = _default.bool  # noqa: A001
 int8, int16, int32, int64 = _default.int8, _default.int16, _default.int32, _default.int64
 uint8, uint16, uint32, uint64 = _default.uint8, _default.uint16, _default.uint32, _default.uint64
 float32, float64 = _default.float32, _default.float64
+float16 = _default.float16   # beyond the standard, for mixed precision (bfloat16 is xpgrad.amp.bfloat16)
 complex64, complex128 = _default.complex64, _default.complex128
 e, pi, inf, nan = _default.e, _default.pi, _default.inf, _default.nan
 newaxis = None
@@ -706,7 +707,7 @@ def stack(arrays: Any, /, *, axis: int = 0) -> Tensor:
 __all__ = [
     "__array_namespace_info__", "from_dlpack",
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "complex64", "complex128", "e", "pi", "inf", "nan", "newaxis",
+    "float16", "float32", "float64", "complex64", "complex128", "e", "pi", "inf", "nan", "newaxis",
     "asarray", "tensor", "zeros", "ones", "empty", "full", "zeros_like", "ones_like",
     "empty_like", "full_like", "arange", "linspace", "eye", "isdtype", "result_type",
     "can_cast", "finfo", "iinfo", "all", "any", "clip", "concat", "stack", "einsum", *_op_names,

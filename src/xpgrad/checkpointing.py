@@ -54,7 +54,7 @@ __all__ = ["checkpoint", "checkpoint_sequential", "plan_segments", "SegmentPlan"
            "measure_layers", "held_bytes", "last_plan", "COMPUTE_BOUND"]
 
 # Ops whose outputs ``policy="compute"`` keeps: recomputing them costs far more than storing them.
-COMPUTE_BOUND = frozenset({"matmul", "linear", "tensordot", "vecdot", "einsum", "conv1d", "conv2d",
+COMPUTE_BOUND = frozenset({"matmul", "linear", "affine", "tensordot", "vecdot", "einsum", "conv1d", "conv2d",
                            "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "bilinear"})
 
 
@@ -365,7 +365,7 @@ def _flops(name: str, args: tuple) -> float:
     a, b = shapes[0], shapes[1]
     if name.startswith("conv"):   # weight (Cout, Cin/groups, *kernel); positions ≈ the input's
         return 2.0 * _numel(b) * _numel(a[2:]) * (a[0] if a else 1)
-    if name == "linear":          # x (..., k) · W (n, k)
+    if name in ("linear", "affine"):   # x (..., k) · W (n, k)
         return 2.0 * _numel(a) * b[0]
     if len(a) >= 2 and len(b) >= 2:   # (..., m, k) @ (..., k, n)
         return 2.0 * _numel(a) * b[-1]

@@ -276,7 +276,7 @@ def test_fft_sizes_are_smooth():
 
 def test_the_four_kernels_are_registered_with_im2col_the_default():
     ks = D.candidates("conv2d", "cpu")
-    assert [k.name for k in ks] == ["im2col", "direct", "fft", "winograd"]
+    assert [k.name for k in ks] == ["half", "im2col", "direct", "fft", "winograd"]   # half: float16/bf16 only
     assert [k.name for k in ks if k.default] == ["im2col"]
     assert isinstance(xg.get_op("conv2d").kernels[xg.get_backend("cpu")], D.Dispatcher)
 

@@ -28,6 +28,19 @@ __all__ = ["Backend", "ForeignBackend", "register_backend", "register_loader", "
 
 
 _FLOATING = ("real floating", "complex floating")
+# Half-precision floats outside the Array API standard (ml_dtypes' bfloat16 on NumPy): some namespaces'
+# isdtype refuses them, so they are recognised by name. Both carry gradients (mixed precision).
+_LOW_FLOATS = ("float16", "bfloat16")
+
+
+def _dtype_name(d: Any) -> str | None:
+    """The plain name of a dtype object, a dtype class or a dtype name (``None`` if it has none)."""
+    if isinstance(d, str):
+        return d
+    name = getattr(d, "name", None)
+    if not isinstance(name, str):
+        name = getattr(d, "__name__", None)
+    return name.rsplit(".", 1)[-1] if isinstance(name, str) else None
 
 
 class Backend:
@@ -140,7 +153,7 @@ class Backend:
         try:
             return self._complex_cache[dtype]
         except KeyError:
-            out = self._complex_cache[dtype] = bool(self.xp.isdtype(dtype, "complex floating"))
+            out = self._complex_cache[dtype] = self._isdtype(dtype, "complex floating")
             return out
 
     def is_floating(self, dtype: Any) -> bool:
@@ -148,8 +161,17 @@ class Backend:
         try:
             return self._float_cache[dtype]
         except KeyError:
-            out = self._float_cache[dtype] = bool(self.xp.isdtype(dtype, _FLOATING))
+            out = self._float_cache[dtype] = self._isdtype(dtype, _FLOATING)
             return out
+
+    def _isdtype(self, dtype: Any, kind: Any) -> bool:
+        """``xp.isdtype``, knowing float16 and bfloat16 even where the namespace's check refuses them."""
+        try:
+            return bool(self.xp.isdtype(dtype, kind))
+        except (TypeError, ValueError):   # e.g. array_api_compat.numpy on ml_dtypes' bfloat16
+            if _dtype_name(dtype) in _LOW_FLOATS:
+                return "real floating" in (kind if isinstance(kind, tuple) else (kind,))
+            raise
 
 
 _BY_DEVICE: dict[str, Backend] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,8 +57,15 @@ def _floating(fn: str, name: str, x: Tensor) -> None:
                          f"xg.astype({name}, xg.float32)")
 
 
+def _autocasting(a: Tensor, b: Tensor) -> bool:
+    """Under ``xpgrad.autocast`` a half-precision activation meets float32 weights by design."""
+    amp = sys.modules.get("xpgrad.amp")   # loaded by whoever entered autocast; never imported here
+    return (amp is not None and amp.is_autocast_enabled()
+            and a._b.is_floating(a.dtype) and b._b.is_floating(b.dtype))
+
+
 def _same_dtype(fn: str, a: Tensor, b: Tensor, an: str, bn: str) -> None:
-    if a.dtype != b.dtype:
+    if a.dtype != b.dtype and not _autocasting(a, b):
         raise DTypeError(f"{fn}: {an} is {a.dtype} but {bn} is {b.dtype}; they must match "
                          f"(cast one with xg.astype)")
 
@@ -137,6 +145,8 @@ def _with_bias(fn: str, y: Tensor, bias: Tensor | None, channels: int) -> Tensor
     if tuple(bias.shape) != (channels,):
         raise ShapeError(f"{fn}: bias {describe(bias)} must have shape ({channels},), one entry per output "
                          "channel")
+    if bias.dtype != y.dtype and _autocasting(y, bias):   # a low-precision product keeps its dtype
+        bias = xg.astype(bias, y.dtype)
     return y + _per_channel(bias, y.ndim)
 
 

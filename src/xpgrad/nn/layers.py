@@ -109,7 +109,8 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         s = input.shape
-        if not s or s[-1] != self.in_features or input.dtype != self.weight.dtype:
+        if not s or s[-1] != self.in_features or (input.dtype != self.weight.dtype
+                                                  and not F._autocasting(input, self.weight)):
             brief = f"Linear(in_features={self.in_features}, out_features={self.out_features})"
             if s and s[-1] == self.in_features:
                 _dtype_mismatch(brief, input, self.weight)
@@ -190,7 +191,7 @@ class _ConvNd(Module):
         s = input.shape
         n = self._dims
         if len(s) in (n + 1, n + 2) and s[-n - 1] == self.in_channels:
-            if input.dtype != self.weight.dtype:
+            if input.dtype != self.weight.dtype and not F._autocasting(input, self.weight):
                 _dtype_mismatch(self._brief(), input, self.weight)
             return input if self._extra is None else self._pad_end(input)
         space = ("L",) if n == 1 else ("H", "W")

@@ -322,7 +322,7 @@ _KINDS = {"real floating": "f", "integral": "iu"}
 def _isdtype(xp: Any, dtype: Any, kind: str) -> bool:
     """``xp.isdtype``, with a fast path for dtypes that carry NumPy's one-letter ``kind``."""
     k = getattr(dtype, "kind", None)
-    return k in _KINDS[kind] if isinstance(k, str) else xp.isdtype(dtype, kind)
+    return k in _KINDS[kind] if isinstance(k, str) and k != "V" else xp.isdtype(dtype, kind)   # V: bfloat16
 
 
 def _unsqueeze(xp, a, ax):

@@ -75,7 +75,7 @@ LINALG = ("cholesky", "cross", "det", "diagonal", "eig", "eigvals", "eigh", "eig
 FFT = ("fft", "ifft", "fftn", "ifftn", "rfft", "irfft", "rfftn", "irfftn", "hfft", "ihfft", "fftfreq",
        "rfftfreq", "fftshift", "ifftshift")
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-          "float32", "float64", "complex64", "complex128")
+          "float16", "float32", "float64", "complex64", "complex128")   # float16: for autocast
 CONSTANTS = ("e", "inf", "nan", "newaxis", "pi")
 
 # Functions that copy their input's data: a different ``device=`` moves it (counted both ways).

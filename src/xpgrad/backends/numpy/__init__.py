@@ -77,6 +77,8 @@ def sum_(xp: Any, x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: b
 def register() -> NumpyBackend:
     b = register_backend(NumpyBackend("cpu", xp_numpy, (np.ndarray,), base_xp=compat_numpy,
                                       profile=NumpyProfile()), default=True)
+    # First: a kernel without a cost model that supports a call claims it, in registration order.
+    xp_numpy.register_half_kernels(b)      # float16/bfloat16 matmul, einsum, conv2d in float32 BLAS
     register_kernel("scatter_add", b, scatter_add)
     register_kernel("einsum", b, einsum)
     register_kernel("sum", b, sum_)
