@@ -39,6 +39,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/dispatch_overhead.py
 	$(PY) benchmarks/dispatch_regret.py
 	$(PY) benchmarks/mlp_step.py
+	$(PY) benchmarks/checkpoint_memory.py
+	$(PY) benchmarks/profiler_overhead.py
+	$(PY) benchmarks/determinism_overhead.py
+	$(PY) benchmarks/anomaly_overhead.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
