@@ -1101,6 +1101,14 @@ def _kernel_cases(ctx: Context, op: Any) -> list[C.Case]:
     return out
 
 
+def _holds(ctx: Context, dtype: str) -> bool:
+    try:
+        ctx.xg.zeros((1,), dtype=dtype, device=ctx.device)
+    except Exception:
+        return False
+    return True
+
+
 def check_kernels(ctx: Context, op: Any, stats: dict[str, Any] | None = None) -> CheckResult:
     kernels = ctx.op_kernels(op.name)
     if not kernels:
@@ -1110,7 +1118,16 @@ def check_kernels(ctx: Context, op: Any, stats: dict[str, Any] | None = None) ->
     per = {id(k.forward): {"name": k.name, "plugin": k.plugin, "cases": 0, "failed": 0, "runs": 0,
                            "cost_model": 0, "unsupported": 0, "worst": None}
            for k in kernels}
-    for case in _kernel_cases(ctx, op):
+    def cases() -> Any:
+        yield from ((c, None) for c in _kernel_cases(ctx, op))
+        # Kernels that declined every float32/float64 case are for other dtypes (the half-precision
+        # products on cpu): check them on float16 samples, where the device holds float16.
+        idle = {id(k.forward) for k in kernels
+                if per[id(k.forward)]["cases"] == 0 and per[id(k.forward)]["unsupported"]}
+        if idle and _holds(ctx, "float16"):
+            yield from ((C.Case(op.name, i, "float16"), idle) for i in range(len(_samples(op))))
+
+    for case, only in cases():
         try:
             host, params = C.host_inputs(case, ctx.seed)
             args = C.to_device(host, ctx.device)
@@ -1131,6 +1148,8 @@ def check_kernels(ctx: Context, op: Any, stats: dict[str, Any] | None = None) ->
         predicted = cost_model_choice(kernels, sig, ctx.b.profile)
         kinds = [g.dtype.name if g.dtype.kind in "fc" else None for g in generic]
         for k in kernels:
+            if only is not None and id(k.forward) not in only:
+                continue
             st = per[id(k.forward)]
             try:
                 if declines(k, sig) is not None:

@@ -241,7 +241,8 @@ def defop(name: str, *, broadcasting: bool = False, differentiable: bool = True,
 
     ``deterministic`` is :attr:`Op.deterministic` (``{"cuda"}``: not deterministic there).
 
-    >>> @defop("cube")
+    >>> table = {}                      # (a registry of our own: the global one is left alone)
+    >>> @defop("cube", registry=table)
     ... def cube(xp, x, /):
     ...     return x * x * x
     >>> _ = cube.defvjp(lambda xp, g, out, x: 3 * g * x * x)
