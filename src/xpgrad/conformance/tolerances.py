@@ -52,7 +52,7 @@ TOLERANCES: dict[tuple[str, str], Tol] = {
     ("float32", "*"): Tol(1e-5, 1e-6),                      # every other op: see the note above
     # float16 kernels (half-precision products) against the generic forward in float16: eps 2^-11 ≈ 4.9e-4,
     # and the generic forward may accumulate in float16 where a kernel accumulates in float32
-    ("float16", "*"): Tol(1e-2, 1e-3, norm=True),
+    ("float16", "*"): Tol(1e-2, 1e-3, norm=True),           # ~20 float16 ulps, norm-wise: see above
     # Sums of products ("contractions"): K roundings in whatever order the device sums (tiles of a
     # systolic array, a tree on OpenCL); bounded norm-wise, relative to the largest output, as BLAS
     # states its accuracy. The kernel checks scale samples up to 16x (K up to ~2000).
