@@ -30,3 +30,14 @@ def rng():
 
 def pytest_report_header(config):
     return f"xpgrad devices: {', '.join(xg.devices())}"
+
+
+@pytest.fixture(params=["cpu", "opencl:0", "fpga:0", "cuda:0"])
+def device(request):
+    """Each device in turn: skipped with the reason where it is not usable, failed where CI requires it."""
+    try:
+        return xg.get_backend(request.param).device
+    except xg.XpgradError as exc:
+        if request.param in os.environ.get("XPGRAD_REQUIRE_DEVICES", "").split(","):
+            pytest.fail(f"{request.param} is required (XPGRAD_REQUIRE_DEVICES) but not usable: {exc}")
+        pytest.skip(f"{request.param} is not usable here: {exc}")

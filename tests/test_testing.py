@@ -1,7 +1,6 @@
 """xpgrad.testing: check_grads, gradcheck and gradgradcheck pass correct rules and catch wrong ones at the
 order they break."""
 
-import os
 
 import numpy as np
 import pytest
@@ -289,14 +288,6 @@ def test_gradcheck_refuses_bad_inputs_clearly():
         testing.gradgradcheck(xg.sin, (XR,), grad_outputs=(u32,))
 
 
-@pytest.fixture(params=["cpu", "opencl:0", "fpga:0", "cuda:0"])
-def device(request):
-    try:
-        return xg.get_backend(request.param).device
-    except xg.XpgradError as exc:
-        if request.param in os.environ.get("XPGRAD_REQUIRE_DEVICES", "").split(","):
-            pytest.fail(f"{request.param} is required (XPGRAD_REQUIRE_DEVICES) but not usable: {exc}")
-        pytest.skip(f"{request.param} is not usable here: {exc}")
 
 
 def test_gradcheck_and_gradgradcheck_on_a_device(device):

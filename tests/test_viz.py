@@ -9,7 +9,6 @@ import doctest
 import importlib.util
 import json
 import math
-import os
 import pathlib
 import re
 import shutil
@@ -541,14 +540,6 @@ def test_a_leaf_output_and_a_released_leaf():
 # devices
 # ---------------------------------------------------------------------------
 
-@pytest.fixture(params=["cpu", "opencl:0", "fpga:0"])
-def device(request):
-    try:
-        return xg.get_backend(request.param).device
-    except xg.XpgradError as exc:
-        if request.param in os.environ.get("XPGRAD_REQUIRE_DEVICES", "").split(","):
-            pytest.fail(f"{request.param} is required (XPGRAD_REQUIRE_DEVICES) but not usable: {exc}")
-        pytest.skip(f"{request.param} is not usable here: {exc}")
 
 
 def test_devices_in_labels_and_norms(device):

@@ -1,6 +1,5 @@
 """Tensor gradient hooks and retain_grad: what a hook sees, what it changes upstream, and its errors."""
 
-import os
 
 import numpy as np
 import pytest
@@ -14,14 +13,6 @@ def leaf(vals, device="cpu"):
     return xg.asarray(vals, requires_grad=True, device=device)
 
 
-@pytest.fixture(params=["cpu", "opencl:0", "fpga:0", "cuda:0"])
-def device(request):
-    try:
-        return xg.get_backend(request.param).device
-    except xg.XpgradError as exc:
-        if request.param in os.environ.get("XPGRAD_REQUIRE_DEVICES", "").split(","):
-            pytest.fail(f"{request.param} is required (XPGRAD_REQUIRE_DEVICES) but not usable: {exc}")
-        pytest.skip(f"{request.param} is not usable here: {exc}")
 
 
 # ---------------------------------------------------------------- what a hook sees
