@@ -36,6 +36,7 @@ and recomputes only the cheap ones (selective checkpointing).
 from __future__ import annotations
 
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from collections.abc import Callable, Sequence
@@ -51,7 +52,7 @@ from .core.tensor import Leaf, Tensor, namespace
 from .random import watch_draws
 
 __all__ = ["checkpoint", "checkpoint_sequential", "plan_segments", "SegmentPlan", "LayerCost", "selective",
-           "measure_layers", "held_bytes", "last_plan", "COMPUTE_BOUND"]
+           "measure_layers", "last_plan", "COMPUTE_BOUND"]
 
 # Ops whose outputs ``policy="compute"`` keeps: recomputing them costs far more than storing them.
 COMPUTE_BOUND = frozenset({"matmul", "linear", "affine", "tensordot", "vecdot", "einsum", "conv1d", "conv2d",
@@ -361,22 +362,15 @@ def selective(min_flops: float = 0.0, ops: frozenset | set = COMPUTE_BOUND) -> C
 def _flops(name: str, args: tuple) -> float:
     shapes = [tuple(a.shape) for a in args if hasattr(a, "shape")]
     if len(shapes) < 2:
-        return float(max((_numel(s) for s in shapes), default=0))
+        return float(max((math.prod(s) for s in shapes), default=0))
     a, b = shapes[0], shapes[1]
     if name.startswith("conv"):   # weight (Cout, Cin/groups, *kernel); positions ≈ the input's
-        return 2.0 * _numel(b) * _numel(a[2:]) * (a[0] if a else 1)
+        return 2.0 * math.prod(b) * math.prod(a[2:]) * (a[0] if a else 1)
     if name in ("linear", "affine"):   # x (..., k) · W (n, k)
-        return 2.0 * _numel(a) * b[0]
+        return 2.0 * math.prod(a) * b[0]
     if len(a) >= 2 and len(b) >= 2:   # (..., m, k) @ (..., k, n)
-        return 2.0 * _numel(a) * b[-1]
-    return 2.0 * max(_numel(a), _numel(b))
-
-
-def _numel(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+        return 2.0 * math.prod(a) * b[-1]
+    return 2.0 * max(math.prod(a), math.prod(b))
 
 
 # ---------------------------------------------------------------- checkpoint_sequential
@@ -621,48 +615,12 @@ def _signature(x: Any) -> tuple:
     return (tuple(x.shape), str(x.dtype), str(getattr(x, "device", "")))
 
 
-class _Held(Observer):
-    """Notes the nodes a layer records (to count the bytes they hold)."""
-
-    front = True
-
-    def __init__(self) -> None:
-        self.nodes: list = []
-
-    def after(self, op: Any, args: tuple, params: dict, result: Any) -> None:
-        first = result[0] if type(result) is tuple else result
-        e = getattr(first, "_edge", None)
-        if e is not None and type(e[0]) is not Leaf:
-            self.nodes.append(e[0])
-
-
-def held_bytes(nodes: Sequence[Any], exclude: Sequence[Any] = ()) -> int:
-    """Bytes the recorded ``nodes`` keep alive (inputs and outputs), each memory block once, without
-    parameters and without the blocks of the arrays in ``exclude``."""
-    from .profiler import memory_block
-
-    seen: dict[int, int] = {}
-    skip = {memory_block(a)[0] for a in exclude}
-    for node in nodes:
-        arrays = list(node.out) if node.n_out > 1 else [node.out]
-        for a, r in zip(node.args or (), node.raw or ()):
-            if isinstance(a, Tensor) and a._edge is not None and type(a._edge[0]) is Leaf:
-                continue   # a parameter: kept by the model whatever we do
-            arrays.append(r)
-        for a in arrays:
-            if hasattr(a, "shape"):
-                key, n = memory_block(a)
-                if key not in skip:
-                    seen[key] = n
-    return sum(seen.values())
-
-
 def measure_layers(layers: Sequence[Callable], x: Any) -> list[LayerCost]:
     """Each layer's :class:`LayerCost` on input ``x``: one recorded forward pass, one layer at a time.
 
     The random streams the layers draw from are put back afterwards, so measuring changes no result.
     """
-    from .profiler import memory_block
+    from .profiler import memory_block, track_memory
 
     streams: dict[int, tuple] = {}
 
@@ -674,20 +632,20 @@ def measure_layers(layers: Sequence[Callable], x: Any) -> list[LayerCost]:
     try:
         with watch_draws(note), enable_grad():
             for f in layers:
+                # Detached, the layer's input counts as a leaf: it is the previous layer's output (or
+                # the model's input), not the layer's own; parameters are leaves too.
                 inp = h.detach() if isinstance(h, Tensor) else h
-                held = _Held()
                 sync = getattr(getattr(inp, "_b", None), "synchronize", None)
                 t0 = time.perf_counter()
-                with observe(held):
+                with track_memory() as mem:
                     out = f(inp)
                 if sync is not None:
                     sync()
                 dt = time.perf_counter() - t0
-                # The layer's input is the previous layer's output (or the model's input): not its own.
-                own = held_bytes(held.nodes, [inp.data] if isinstance(inp, Tensor) else [])
-                costs.append(LayerCost(own, memory_block(out.data)[1] if isinstance(out, Tensor) else 0, dt))
+                size = memory_block(out.data)[1] if isinstance(out, Tensor) else 0
+                costs.append(LayerCost(mem.current, size, dt))
                 h = out.detach() if isinstance(out, Tensor) else out
-                del held, out
+                del out
     finally:
         for g, st in streams.values():
             g.set_state(st)

@@ -38,6 +38,7 @@ import json
 import os
 import sys
 import threading
+import math
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -81,10 +82,7 @@ def _nbytes(a: Any) -> int:
     n = getattr(a, "nbytes", None)
     if isinstance(n, int):
         return n
-    size = 1
-    for s in a.shape:
-        size *= int(s)
-    return size * itemsize(a.dtype)
+    return math.prod(int(s) for s in a.shape) * itemsize(a.dtype)
 
 
 def memory_block(a: Any) -> tuple[int, int]:

@@ -244,15 +244,6 @@ def _is_arraylike(a: Any) -> bool:
     return hasattr(a, "shape") and hasattr(a, "dtype")
 
 
-def _nbytes(a: Any) -> int:
-    n = getattr(a, "nbytes", None)
-    if isinstance(n, int):
-        return n
-    from .core.dispatch import itemsize
-
-    return math.prod(int(s) for s in a.shape) * itemsize(a.dtype)
-
-
 # ---------------------------------------------------------------------------
 # recording shapes for graphs drawn after backward freed them
 # ---------------------------------------------------------------------------
@@ -679,8 +670,10 @@ def _op_node(n: Any, nid: str, folded: list, names: dict, known: dict, marks: An
         if n.freed:
             lines.append("saved values freed")
         else:
+            from .profiler import memory_block   # views of one buffer count once, as in memory reports
+
             held = {id(a): a for a in (*n.raw, *(n.out if n.n_out > 1 else (n.out,))) if _is_arraylike(a)}
-            saved = sum(_nbytes(a) for a in held.values())
+            saved = sum(dict(memory_block(a) for a in held.values()).values())
             lines.append(f"holds {len(held)} array{'s' if len(held) != 1 else ''}, {_bytes_text(saved)}")
     if norms is not None:
         lines += [_norm_text(v) if n.n_out == 1 else f"[{i}] {_norm_text(v)}" for i, v in enumerate(norms)]

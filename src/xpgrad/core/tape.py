@@ -434,6 +434,8 @@ def observers() -> tuple:
 
 
 def _observed_apply(op: Any, args: tuple, params: dict) -> Any:
+    # before and after are called from this one frame (and before_vjp/after_vjp from _observed_vjp's):
+    # the profiler pairs a call's two callbacks by their caller's frame.
     st = state
     obs = st.observers
     fwd = None
